@@ -1,0 +1,121 @@
+"""The metric protocol: what every quality metric declares and how it is called.
+
+After torchmetrics, a metric declares its direction and range; after scikit-image, options are
+keyword-only. Calling a metric validates its inputs and returns a plain float:
+
+    >>> from metrics import get
+    >>> psnr = get("psnr")
+    >>> psnr(restored, reference)   # full-reference (FR)
+    >>> get("sharpness")(restored)  # no-reference (NR)
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import math
+from typing import Any, ClassVar, Iterable, Literal, Sequence
+
+import numpy as np
+
+from metrics.errors import ImageTooSmallError, RestoreBenchError, SizeMismatchError
+from metrics.imageio import as_rgb_uint8, load_image
+from metrics.registry import Registry
+
+Kind = Literal["FR", "NR"]
+
+
+class Metric:
+    """Base class. Subclasses set the class attributes and implement :meth:`compute`.
+
+    Attributes:
+        name: registry name.
+        kind: ``"FR"`` (needs a reference image) or ``"NR"``.
+        higher_is_better: direction of improvement.
+        value_range: ``(low, high)`` of possible values (``math.inf`` where unbounded).
+        min_size: smallest height and width the metric can score.
+        conventions: one line on colour space, cropping, model — shown in the docs.
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[Kind]
+    higher_is_better: ClassVar[bool]
+    value_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
+    min_size: ClassVar[int] = 1
+    conventions: ClassVar[str] = ""
+    weights: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **options: Any):
+        if options:
+            raise TypeError(f"metric '{self.name}' takes no options, got {sorted(options)}")
+        self.options: dict[str, Any] = {}
+
+    # -- subclass API ---------------------------------------------------------------------------
+    def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
+        raise NotImplementedError
+
+    # -- public API -----------------------------------------------------------------------------
+    def __call__(self, image: np.ndarray, reference: np.ndarray | None = None) -> float:
+        image = as_rgb_uint8(image, name="image")
+        if self.kind == "FR":
+            if reference is None:
+                raise RestoreBenchError(f"metric '{self.name}' is full-reference: give a reference image")
+            reference = as_rgb_uint8(reference, name="reference")
+            if reference.shape != image.shape:
+                raise SizeMismatchError(
+                    f"metric '{self.name}': image {image.shape[1]}×{image.shape[0]} and reference "
+                    f"{reference.shape[1]}×{reference.shape[0]} differ in size"
+                )
+        h, w = image.shape[:2]
+        if min(h, w) < self.min_size:
+            raise ImageTooSmallError(
+                f"metric '{self.name}' needs at least {self.min_size}×{self.min_size} pixels, "
+                f"got {w}×{h}"
+            )
+        return float(self.compute(image, reference if self.kind == "FR" else None))
+
+    def score_many(
+        self,
+        images: Sequence[np.ndarray | str],
+        references: Sequence[np.ndarray | str] | None = None,
+    ) -> list[float]:
+        """Score several images (arrays or paths) with one set-up. Subclasses may batch."""
+        refs: Iterable[Any] = references if references is not None else [None] * len(images)
+        return [self(_as_array(i), None if r is None else _as_array(r)) for i, r in zip(images, refs)]
+
+    @property
+    def code_version(self) -> str:
+        """Hash of the metric's source and options: a changed metric never reuses stale scores."""
+        payload = _module_source(type(self)) + repr(sorted(self.options.items()))
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def describe(self) -> dict[str, Any]:
+        low, high = self.value_range
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "higher_is_better": self.higher_is_better,
+            "range": [low, high],
+            "min_size": self.min_size,
+            "conventions": self.conventions,
+            "options": self.options,
+            "weights": list(self.weights),
+        }
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({opts})"
+
+
+@functools.cache
+def _module_source(cls: type) -> str:
+    module = inspect.getmodule(cls)
+    return inspect.getsource(module) if module is not None else cls.__qualname__
+
+
+def _as_array(item: np.ndarray | str) -> np.ndarray:
+    return load_image(item) if isinstance(item, str) else item
+
+
+REGISTRY: Registry[type[Metric]] = Registry("metric", "metrics")
+register = REGISTRY.register

@@ -1,0 +1,26 @@
+"""Sharpness as RMS contrast, what the blind-SR study computed."""
+from __future__ import annotations
+
+import numpy as np
+
+from metrics.base import Metric, register
+from metrics.matlab import rgb2gray
+
+
+def rms_contrast(gray: np.ndarray) -> float:
+    """``sqrt(mean((I − mean(I))²))``: the population standard deviation of the gray levels."""
+    return float(np.std(gray.astype(np.float64)))
+
+
+@register()
+class Sharpness(Metric):
+    """RMS contrast of MATLAB ``rgb2gray`` of the image, in gray levels (0..127.5)."""
+
+    name = "sharpness"
+    kind = "NR"
+    higher_is_better = True
+    value_range = (0.0, 127.5)
+    conventions = "std of MATLAB rgb2gray (uint8, rounded) of the image; population std (ddof 0)"
+
+    def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
+        return rms_contrast(rgb2gray(image))
