@@ -1,0 +1,40 @@
+"""``restorebench``: the command line. Sub-commands live in :mod:`bench.commands`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from metrics.errors import RestoreBenchError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import bench.commands
+
+    parser = argparse.ArgumentParser(
+        prog="restorebench",
+        description="Benchmark image restoration methods with faithful image-quality metrics.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for info in sorted(pkgutil.iter_modules(bench.commands.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"bench.commands.{info.name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except RestoreBenchError as exc:
+        # Expected failures (bad input, missing weights, database in use) get one clear line.
+        print(f"restorebench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("restorebench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

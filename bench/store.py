@@ -1,0 +1,342 @@
+"""The results database (DuckDB): schema, the single writer, readers, export.
+
+One process writes (the runner's main process); workers hand their results back to it. DuckDB
+itself refuses a second writer; we turn that refusal into a message that names the process.
+Reports open the database read-only through this module only.
+
+Tables (long format for scores: one row per case and metric):
+
+- ``meta(key, value)``: ``schema_version``.
+- ``runs``: one row per ``restorebench run`` or import, with provenance.
+- ``datasets``, ``methods`` (one row per method variant), ``metrics``: what the scores mean.
+- ``cases``: one row per (dataset item, method variant, seed, sample): status, error, timings,
+  peak memory, output file and hash. ``origin`` is ``run`` or ``import``.
+- ``scores(case_id, metric, value, status, error, seconds, run_id)``.
+- ``artifacts(case_id, kind, path, sha256)``.
+- ``imports(source_sha256, path, format, imported_at, n_rows, run_id)``.
+- view ``results``: scores joined with their case, method variant and metric.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from metrics.errors import RestoreBenchError
+
+SCHEMA_VERSION = 1
+
+TABLES: dict[str, dict[str, str]] = {
+    "meta": {"key": "VARCHAR PRIMARY KEY", "value": "VARCHAR"},
+    "runs": {
+        "run_id": "VARCHAR PRIMARY KEY",
+        "kind": "VARCHAR",  # run | import
+        "spec_name": "VARCHAR",
+        "spec_path": "VARCHAR",
+        "spec_sha256": "VARCHAR",
+        "spec_text": "VARCHAR",
+        "started_at": "TIMESTAMP",
+        "finished_at": "TIMESTAMP",
+        "status": "VARCHAR",  # running | ok | partial | interrupted | failed
+        "git_sha": "VARCHAR",
+        "git_dirty": "BOOLEAN",
+        "versions": "JSON",
+        "machine": "JSON",
+        "argv": "VARCHAR",
+        "n_planned": "INTEGER",
+        "n_skipped": "INTEGER",
+        "n_ok": "INTEGER",
+        "n_failed": "INTEGER",
+    },
+    "datasets": {
+        "name": "VARCHAR PRIMARY KEY",
+        "kind": "VARCHAR",
+        "task": "VARCHAR",
+        "source": "VARCHAR",
+        "root": "VARCHAR",
+        "options": "JSON",
+        "n_items": "INTEGER",
+    },
+    "methods": {
+        "variant_id": "VARCHAR PRIMARY KEY",
+        "name": "VARCHAR",
+        "label": "VARCHAR",
+        "params": "JSON",
+        "code_version": "VARCHAR",
+        "weights": "JSON",
+        "summary": "VARCHAR",
+    },
+    "metrics": {
+        "name": "VARCHAR PRIMARY KEY",
+        "kind": "VARCHAR",
+        "higher_is_better": "BOOLEAN",
+        "range_low": "DOUBLE",
+        "range_high": "DOUBLE",
+        "options": "JSON",
+        "code_version": "VARCHAR",
+        "conventions": "VARCHAR",
+    },
+    "cases": {
+        "case_id": "VARCHAR PRIMARY KEY",
+        "run_id": "VARCHAR",
+        "origin": "VARCHAR",  # run | import
+        "dataset": "VARCHAR",
+        "task": "VARCHAR",  # deblur | sr
+        "domain": "VARCHAR",
+        "group_name": "VARCHAR",  # LR set, or blur kind for triplets
+        "item": "VARCHAR",
+        "blur": "VARCHAR",
+        "scale": "INTEGER",
+        "method": "VARCHAR",
+        "variant_id": "VARCHAR",
+        "seed": "INTEGER",
+        "sample": "INTEGER",
+        "input_path": "VARCHAR",
+        "input_sha256": "VARCHAR",
+        "reference_path": "VARCHAR",
+        "status": "VARCHAR",  # ok | failed | timeout | crashed | unavailable | invalid_input
+        "error": "VARCHAR",
+        "seconds_load": "DOUBLE",
+        "seconds_prepare": "DOUBLE",
+        "seconds_restore": "DOUBLE",
+        "seconds_save": "DOUBLE",
+        "seconds_total": "DOUBLE",
+        "peak_rss_mb": "DOUBLE",
+        "output_path": "VARCHAR",
+        "output_sha256": "VARCHAR",
+        "width": "INTEGER",
+        "height": "INTEGER",
+        "finished_at": "TIMESTAMP",
+    },
+    "scores": {
+        "case_id": "VARCHAR",
+        "metric": "VARCHAR",
+        "value": "DOUBLE",
+        "status": "VARCHAR",  # ok | failed | unavailable | not_applicable
+        "error": "VARCHAR",
+        "seconds": "DOUBLE",
+        "run_id": "VARCHAR",
+    },
+    "artifacts": {"case_id": "VARCHAR", "kind": "VARCHAR", "path": "VARCHAR", "sha256": "VARCHAR"},
+    "imports": {
+        "source_sha256": "VARCHAR PRIMARY KEY",
+        "path": "VARCHAR",
+        "format": "VARCHAR",
+        "imported_at": "TIMESTAMP",
+        "n_rows": "INTEGER",
+        "run_id": "VARCHAR",
+    },
+}
+PRIMARY_KEYS = {"scores": ("case_id", "metric"), "artifacts": ("case_id", "kind")}
+JSON_COLUMNS = {t: [c for c, typ in cols.items() if typ == "JSON"] for t, cols in TABLES.items()}
+
+RESULTS_VIEW = """
+CREATE OR REPLACE VIEW results AS
+SELECT s.case_id, c.run_id, c.origin, c.dataset, c.task, c.domain, c.group_name, c.item, c.blur,
+       c.scale, c.method, c.variant_id, COALESCE(m.label, c.method) AS label, c.seed, c.sample,
+       s.metric, s.value, s.status, s.seconds, k.higher_is_better, k.kind AS metric_kind,
+       c.output_path, c.status AS case_status
+FROM scores s
+JOIN cases c USING (case_id)
+LEFT JOIN methods m ON m.variant_id = c.variant_id
+LEFT JOIN metrics k ON k.name = s.metric
+"""
+
+
+class StoreError(RestoreBenchError):
+    pass
+
+
+class DatabaseInUseError(StoreError):
+    pass
+
+
+def _in_use_message(path: Path, error: Exception) -> str:
+    text = str(error)
+    match = re.search(r"PID (\d+)", text)
+    who = "another process"
+    if match:
+        pid = int(match.group(1))
+        who = f"process {pid}"
+        try:
+            import psutil
+
+            who += f" ({' '.join(psutil.Process(pid).cmdline())[:200]})"
+        except Exception:  # the process may be gone or hidden; the PID is still useful
+            pass
+    return (
+        f"database {path} is in use by {who}. Only one process may write at a time: wait for it "
+        f"to finish, or use another --db"
+    )
+
+
+def _ddl(table: str) -> str:
+    cols = [f'"{c}" {t}' for c, t in TABLES[table].items()]
+    if table in PRIMARY_KEYS:
+        cols.append(f"PRIMARY KEY ({', '.join(PRIMARY_KEYS[table])})")
+    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(cols)})"
+
+
+class Store:
+    """A DuckDB results database. Use as a context manager; writes are transactional."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        self.path = Path(path)
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise StoreError(f"database {self.path} does not exist (run `restorebench run SPEC` first)")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise DatabaseInUseError(_in_use_message(self.path, exc)) from None
+            raise StoreError(f"cannot open database {self.path}: {exc}") from None
+        if not read_only:
+            self._migrate()
+        else:
+            self._check_version()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _migrate(self) -> None:
+        for table in TABLES:
+            self.con.execute(_ddl(table))
+        self.con.execute(RESULTS_VIEW)
+        version = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if version is None:
+            self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        elif int(version[0]) != SCHEMA_VERSION:
+            raise StoreError(
+                f"database {self.path} has schema version {version[0]}, this restorebench writes "
+                f"{SCHEMA_VERSION}: use a new --db"
+            )
+
+    def _check_version(self) -> None:
+        try:
+            version = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except duckdb.CatalogException:
+            raise StoreError(f"{self.path} is not a restorebench database (no meta table)") from None
+        if version is None or int(version[0]) != SCHEMA_VERSION:
+            raise StoreError(f"database {self.path}: unsupported schema version {version and version[0]}")
+
+    # -- writing -------------------------------------------------------------------------------
+    def upsert(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows, replacing rows with the same primary key."""
+        if not rows:
+            return
+        columns = list(TABLES[table])
+        data = {c: [_encode(table, c, row.get(c)) for row in rows] for c in columns}
+        schema = pa.schema([(c, _arrow_type(TABLES[table][c])) for c in columns])
+        arrow = pa.table(data, schema=schema)  # noqa: F841 — read by DuckDB's replacement scan
+        names = ", ".join(f'"{c}"' for c in columns)
+        self.con.execute(f"INSERT OR REPLACE INTO {table} ({names}) SELECT {names} FROM arrow")
+
+    def write_results(
+        self,
+        cases: Sequence[dict[str, Any]],
+        scores: Sequence[dict[str, Any]],
+        artifacts: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        """Write a batch of finished cases with their scores in one transaction, so that a kill
+        leaves either the whole batch or none of it."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.upsert("cases", cases)
+            self.upsert("scores", scores)
+            self.upsert("artifacts", artifacts)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def delete_cases(self, case_ids: Iterable[str]) -> None:
+        ids = pa.table({"case_id": pa.array(list(case_ids), pa.string())})  # noqa: F841
+        self.con.execute("BEGIN TRANSACTION")
+        for table in ("scores", "artifacts", "cases"):
+            self.con.execute(f"DELETE FROM {table} WHERE case_id IN (SELECT case_id FROM ids)")
+        self.con.execute("COMMIT")
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        assignments = ", ".join(f'"{k}" = ?' for k in fields)
+        values = [_encode("runs", k, v) for k, v in fields.items()]
+        self.con.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", [*values, run_id])
+
+    # -- reading -------------------------------------------------------------------------------
+    def ok_case_ids(self, case_ids: Iterable[str]) -> set[str]:
+        ids = pa.table({"case_id": pa.array(list(case_ids), pa.string())})  # noqa: F841
+        rows = self.con.execute(
+            "SELECT case_id FROM cases WHERE status = 'ok' AND case_id IN (SELECT case_id FROM ids)"
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def scored_metrics(self, case_ids: Iterable[str]) -> dict[str, set[str]]:
+        """For each given case, the metrics it already has a score row for."""
+        ids = pa.table({"case_id": pa.array(list(case_ids), pa.string())})  # noqa: F841
+        rows = self.con.execute(
+            "SELECT case_id, metric FROM scores WHERE status IN ('ok', 'not_applicable') "
+            "AND case_id IN (SELECT case_id FROM ids)"
+        ).fetchall()
+        out: dict[str, set[str]] = {}
+        for case_id, metric in rows:
+            out.setdefault(case_id, set()).add(metric)
+        return out
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        return self.con.sql(sql, params=list(params) or None).to_arrow_table()
+
+    def table(self, name: str) -> pa.Table:
+        if name not in TABLES and name != "results":
+            raise StoreError(f"unknown table '{name}'")
+        return self.query(f"SELECT * FROM {name}")
+
+    def export(self, out_dir: str | Path, *, fmt: str = "csv", tables: Sequence[str] = ("results", "cases", "scores", "runs", "methods", "metrics", "datasets")) -> list[Path]:
+        """Write tables as CSV or Parquet files into ``out_dir``; returns the paths."""
+        if fmt not in ("csv", "parquet"):
+            raise StoreError(f"export format must be csv or parquet, got '{fmt}'")
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name in tables:
+            path = out_dir / f"{name}.{fmt}"
+            option = "(HEADER, DELIMITER ',')" if fmt == "csv" else "(FORMAT PARQUET)"
+            self.con.execute(f"COPY (SELECT * FROM {name}) TO '{_sql_str(path)}' {option}")
+            paths.append(path)
+        return paths
+
+
+def _sql_str(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _encode(table: str, column: str, value: Any) -> Any:
+    if column in JSON_COLUMNS[table] and value is not None and not isinstance(value, str):
+        return json.dumps(value, sort_keys=True, default=str)
+    return value
+
+
+_ARROW = {
+    "VARCHAR": pa.string(),
+    "JSON": pa.string(),
+    "DOUBLE": pa.float64(),
+    "INTEGER": pa.int64(),
+    "BOOLEAN": pa.bool_(),
+    "TIMESTAMP": pa.timestamp("us"),
+}
+
+
+def _arrow_type(sql_type: str) -> pa.DataType:
+    return _ARROW[sql_type.split()[0]]
