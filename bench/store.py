@@ -138,7 +138,7 @@ RESULTS_VIEW = """
 CREATE OR REPLACE VIEW results AS
 SELECT s.case_id, c.run_id, c.origin, c.dataset, c.task, c.domain, c.group_name, c.item, c.blur,
        c.scale, c.method, c.variant_id, COALESCE(m.label, c.method) AS label, c.seed, c.sample,
-       s.metric, s.value, s.status, s.seconds, k.higher_is_better, k.kind AS metric_kind,
+       s.metric, s.value, s.status, s.error, s.seconds, k.higher_is_better, k.kind AS metric_kind,
        c.output_path, c.status AS case_status
 FROM scores s
 JOIN cases c USING (case_id)
@@ -216,7 +216,7 @@ class Store:
         for table in TABLES:
             self.con.execute(_ddl(table))
         self.con.execute(RESULTS_VIEW)
-        version = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = self._one("SELECT value FROM meta WHERE key = 'schema_version'")
         if version is None:
             self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         elif int(version[0]) != SCHEMA_VERSION:
@@ -225,9 +225,13 @@ class Store:
                 f"{SCHEMA_VERSION}: use a new --db"
             )
 
+    def _one(self, sql: str) -> tuple | None:
+        rows = self.con.execute(sql).fetchall()  # fetch everything: DuckDB keeps a half-read result open
+        return rows[0] if rows else None
+
     def _check_version(self) -> None:
         try:
-            version = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = self._one("SELECT value FROM meta WHERE key = 'schema_version'")
         except duckdb.CatalogException:
             raise StoreError(f"{self.path} is not a restorebench database (no meta table)") from None
         if version is None or int(version[0]) != SCHEMA_VERSION:

@@ -2,17 +2,23 @@
 
 Entries register themselves with a decorator in their own module; ``discover`` imports every
 module of a package once so that ``get`` and ``names`` see all of them without a hand-kept list.
+
+Your own methods and metrics: put them in an importable module that uses ``models.register()`` /
+``metrics.register()`` and name it in ``$RESTOREBENCH_PLUGINS`` (comma-separated module names).
+Worker processes inherit the variable, so plugins work with every executor.
 """
 from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import pkgutil
 from typing import Callable, Generic, TypeVar
 
 from metrics.errors import UnknownNameError
 
 T = TypeVar("T")
+PLUGINS_VAR = "RESTOREBENCH_PLUGINS"
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:
@@ -47,6 +53,11 @@ class Registry(Generic[T]):
         for info in pkgutil.iter_modules(package.__path__):
             if not info.name.startswith("_"):
                 importlib.import_module(f"{self._package}.{info.name}")
+        for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_VAR, "").split(","))):
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise UnknownNameError(f"${PLUGINS_VAR} names module '{module}', which cannot be imported: {exc}") from None
 
     def names(self) -> list[str]:
         self.discover()

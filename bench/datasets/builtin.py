@@ -1,0 +1,220 @@
+"""The embedded default data, generated from the photos scikit-image ships (no download, ever).
+
+Written once into a cache folder, in the same layouts the real data uses, so that the same
+loaders read it:
+
+- ``blur_triplets/``: 6 sharp 256×256 crops of natural photos, each with a motion-blurred
+  version (random camera-shake trajectory kernel) and a defocus-blurred version (disk PSF),
+  pixel-aligned with the sharp image, Gaussian noise σ = 1 gray level, kernels stored beside the
+  blurred images as ``<stem>.psf.npy``.
+- ``lr_sets/<domain>/<set>/``: 14 sets in 5 domains, 5 images each; HR crops of 192×192 in
+  ``HR/``, LR images beside them, made with the classical degradation ``(k ⊛ y)↓s + n``
+  (blur, s-fold subsampling, noise), one degradation per set, described in ``degradation.json``
+  with the kernel in ``kernel.psf.npy``.
+
+Same seed → byte-identical files (Pillow writes no timestamps; all randomness comes from one
+``numpy.random.Generator``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import convolve
+
+from metrics.imageio import save_png
+from metrics.matlab import imresize
+from models.kernels import anisotropic_gaussian_kernel, disk_kernel, gaussian_kernel, motion_kernel
+
+VERSION = 1
+TRIPLET_SOURCES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "motorcycle_right")
+TRIPLET_SIZE = 256
+HR_SIZE = 192
+IMAGES_PER_SET = 5
+
+
+@dataclass(frozen=True)
+class LRSet:
+    domain: str
+    name: str
+    sources: tuple[str, ...]
+    scale: int
+    kernel: str  # iso | aniso | motion
+    noise: float  # σ in gray levels
+
+
+LR_SETS: tuple[LRSet, ...] = (
+    LRSet("natural", "portraits-x2-iso", ("astronaut", "chelsea"), 2, "iso", 0.0),
+    LRSet("natural", "objects-x4-aniso", ("coffee", "rocket"), 4, "aniso", 0.0),
+    LRSet("natural", "street-x2-motion", ("motorcycle_left", "motorcycle_right"), 2, "motion", 0.0),
+    LRSet("astronomy", "deepfield-x2-iso-noise", ("hubble_deep_field",), 2, "iso", 3.0),
+    LRSet("astronomy", "moon-x4-iso", ("moon",), 4, "iso", 0.0),
+    LRSet("astronomy", "deepfield-x4-aniso", ("hubble_deep_field",), 4, "aniso", 0.0),
+    LRSet("medical", "histology-x2-aniso", ("immunohistochemistry",), 2, "aniso", 0.0),
+    LRSet("medical", "retina-x4-iso-noise", ("retina",), 4, "iso", 2.0),
+    LRSet("medical", "cells-x2-motion", ("cell",), 2, "motion", 0.0),
+    LRSet("documents", "page-x2-iso", ("page",), 2, "iso", 0.0),
+    LRSet("documents", "text-x4-motion-noise", ("text",), 4, "motion", 2.0),
+    LRSet("textures", "brick-x2-aniso-noise", ("brick",), 2, "aniso", 3.0),
+    LRSet("textures", "grass-x4-iso", ("grass",), 4, "iso", 0.0),
+    LRSet("textures", "gravel-x2-motion", ("gravel",), 2, "motion", 0.0),
+)
+
+
+# Files that scikit-image ships inside its package (skimage/data/), read directly so that nothing
+# can ever trigger one of skimage's download helpers.
+SOURCE_FILES = {
+    "astronaut": "astronaut.png",
+    "chelsea": "chelsea.png",
+    "coffee": "coffee.png",
+    "rocket": "rocket.jpg",
+    "motorcycle_left": "motorcycle_left.png",
+    "motorcycle_right": "motorcycle_right.png",
+    "hubble_deep_field": "hubble_deep_field.jpg",
+    "moon": "moon.png",
+    "immunohistochemistry": "ihc.png",
+    "retina": "retina.jpg",
+    "cell": "cell.png",
+    "page": "page.png",
+    "text": "text.png",
+    "brick": "brick.png",
+    "grass": "grass.png",
+    "gravel": "gravel.png",
+}
+
+
+def _source(name: str) -> np.ndarray:
+    from PIL import Image
+    from skimage import data
+
+    with Image.open(Path(data.data_dir) / SOURCE_FILES[name]) as img:
+        image = np.asarray(img.convert("RGB") if img.mode not in ("L", "RGB") else img)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(image[:, :, :3]).astype(np.uint8)
+
+
+def _fit(image: np.ndarray, min_side: int) -> np.ndarray:
+    """Upscale (MATLAB bicubic) so that the shorter side is at least ``min_side``."""
+    short = min(image.shape[:2])
+    if short >= min_side:
+        return image
+    factor = min_side / short
+    h, w = image.shape[:2]
+    return imresize(image, output_shape=(max(min_side, round(h * factor)), max(min_side, round(w * factor))))
+
+
+def _crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    h, w = image.shape[:2]
+    top = int(rng.integers(0, h - size + 1))
+    left = int(rng.integers(0, w - size + 1))
+    return image[top : top + size, left : left + size]
+
+
+def _blur(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    channels = [convolve(image[:, :, c].astype(np.float64), kernel, mode="reflect") for c in range(3)]
+    return np.stack(channels, axis=2)
+
+
+def _quantise(image: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
+    if noise > 0:
+        image = image + rng.normal(0.0, noise, image.shape)
+    return np.clip(np.floor(image + 0.5), 0, 255).astype(np.uint8)
+
+
+def _kernel(kind: str, scale: int, rng: np.random.Generator) -> np.ndarray:
+    if kind == "iso":
+        return gaussian_kernel(float(rng.uniform(0.6, 1.2)) * scale / 2 + 0.4, size=21)
+    if kind == "aniso":
+        sx, sy = rng.uniform(0.6, 1.6, size=2) * scale / 2 + 0.3
+        return anisotropic_gaussian_kernel(float(sx), float(sy), float(rng.uniform(0, np.pi)), size=21)
+    return motion_kernel(rng, size=9 + 4 * scale, length=0.8)
+
+
+def _write_triplets(root: Path, rng: np.random.Generator) -> None:
+    for folder in ("sharp", "motion_blurred", "defocused_blurred"):
+        (root / folder).mkdir(parents=True)
+    for number, name in enumerate(TRIPLET_SOURCES, start=1):
+        sharp = _crop(_fit(_source(name), 320), TRIPLET_SIZE, rng)
+        stem = f"{number}_BUILTIN"
+        save_png(sharp, root / "sharp" / f"{stem}_S.png", compress_level=6)
+        motion = motion_kernel(rng, size=int(rng.choice([15, 19, 23])), length=0.8)
+        defocus = disk_kernel(float(rng.uniform(2.5, 4.5)))
+        for folder, kind, kernel in (("motion_blurred", "M", motion), ("defocused_blurred", "F", defocus)):
+            blurred = _quantise(_blur(sharp, kernel), rng, 1.0)
+            save_png(blurred, root / folder / f"{stem}_{kind}.png", compress_level=6)
+            np.save(root / folder / f"{stem}_{kind}.psf.npy", kernel)
+
+
+def _write_lr_sets(root: Path, rng: np.random.Generator) -> None:
+    for lr_set in LR_SETS:
+        set_dir = root / lr_set.domain / lr_set.name
+        (set_dir / "HR").mkdir(parents=True)
+        kernel = _kernel(lr_set.kernel, lr_set.scale, rng)
+        np.save(set_dir / "kernel.psf.npy", kernel)
+        sources = [_fit(_source(s), HR_SIZE + 16) for s in lr_set.sources]
+        for index in range(IMAGES_PER_SET):
+            hr = _crop(sources[index % len(sources)], HR_SIZE, rng)
+            blurred = _blur(hr, kernel)
+            offset = (lr_set.scale - 1) // 2  # sample the centre of each s×s cell
+            lr = _quantise(blurred[offset :: lr_set.scale, offset :: lr_set.scale], rng, lr_set.noise)
+            save_png(hr, set_dir / "HR" / f"{index + 1:03d}.png", compress_level=6)
+            save_png(lr, set_dir / f"{index + 1:03d}.png", compress_level=6)
+        meta = {
+            "domain": lr_set.domain,
+            "set": lr_set.name,
+            "sources": [f"skimage/data/{SOURCE_FILES[s]}" for s in lr_set.sources],
+            "scale": lr_set.scale,
+            "kernel": lr_set.kernel,
+            "kernel_size": list(kernel.shape),
+            "noise_sigma": lr_set.noise,
+            "model": "LR = round((k * HR)[offset::s, offset::s] + n), reflect boundary",
+        }
+        (set_dir / "degradation.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def generate(root: Path, *, seed: int = 0) -> None:
+    """Write the builtin data into the empty folder ``root``."""
+    rng = np.random.default_rng(seed)
+    _write_triplets(root / "blur_triplets", rng)
+    _write_lr_sets(root / "lr_sets", rng)
+
+
+def tree_digest(root: Path) -> str:
+    """sha256 over the relative paths and bytes of every file below ``root``."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != "MANIFEST.json"):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def ensure_builtin(cache: Path, *, seed: int = 0) -> Path:
+    """Folder of the builtin data for ``seed``, generating it first if needed.
+
+    Generation writes into a temporary sibling and renames it into place, so a killed generation
+    never leaves a half-written dataset and concurrent runs do not clash.
+    """
+    target = cache / f"builtin-v{VERSION}-seed{seed}"
+    if (target / "MANIFEST.json").is_file():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache))
+    try:
+        generate(tmp, seed=seed)
+        manifest = {"version": VERSION, "seed": seed, "sha256": tree_digest(tmp)}
+        (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process finished first; its copy is identical
+            if not (target / "MANIFEST.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

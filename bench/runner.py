@@ -1,0 +1,311 @@
+"""The runner: plan → skip what is stored → execute (workers, timeouts) → store, with progress.
+
+Only this process writes the database. Results are written in small transactional batches, so a
+``kill -9`` loses at most the cases of the last unflushed batch, and re-running the same spec
+completes exactly the missing cases (resume). A case that hangs past the spec's ``timeout`` is
+stopped with its worker process and recorded as ``timeout``; a worker that dies (segfault, out of
+memory) is recorded as ``crashed``; the run goes on either way.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from bench import provenance
+from bench.execute import MetricSpecLite, Task, case_row, execute, placeholder_scores
+from bench.plan import Plan, make_plan
+from bench.spec import LoadedSpec, variant_record
+from bench.store import Store
+
+FLUSH_EVERY_CASES = 32
+FLUSH_EVERY_SECONDS = 1.0
+
+
+@dataclass
+class RunOptions:
+    db: Path
+    out_dir: Path
+    fresh: bool = False
+    limit: int | None = None
+    workers: int | None = None  # None: the spec's
+    timeout: float | None = None  # None: the spec's
+    progress: bool = True
+    save_outputs: bool = True
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    planned: int
+    skipped: int
+    executed: int
+    rescored: int
+    status_counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return sum(n for s, n in self.status_counts.items() if s != "ok")
+
+
+def _metric_specs(loaded: LoadedSpec) -> tuple[MetricSpecLite, ...]:
+    return tuple(MetricSpecLite(m.name, tuple(sorted(m.options.items()))) for m in loaded.spec.metrics)
+
+
+def _metric_records(loaded: LoadedSpec) -> list[dict[str, Any]]:
+    import metrics
+
+    rows = []
+    for spec in loaded.spec.metrics:
+        metric = metrics.get(spec.name, **spec.options)
+        low, high = metric.value_range
+        rows.append({
+            "name": spec.name, "kind": metric.kind, "higher_is_better": metric.higher_is_better,
+            "range_low": low, "range_high": high, "options": spec.options,
+            "code_version": metric.code_version, "conventions": metric.conventions,
+        })
+    return rows
+
+
+def _dataset_records(plan: Plan) -> list[dict[str, Any]]:
+    rows = []
+    for spec in plan.loaded.spec.datasets:
+        options = spec.model_dump(exclude={"name", "kind", "source", "root"}, exclude_none=True)
+        rows.append({
+            "name": spec.name, "kind": spec.kind, "task": plan.items[spec.name][0].task if plan.items[spec.name] else None,
+            "source": spec.source, "root": spec.root, "options": options, "n_items": len(plan.items[spec.name]),
+        })
+    return rows
+
+
+class _Batcher:
+    """Collects finished cases and writes them in transactional batches."""
+
+    def __init__(self, store: Store, on_case: Callable[[dict[str, Any]], None]):
+        self.store = store
+        self.on_case = on_case
+        self.cases: list[dict] = []
+        self.scores: list[dict] = []
+        self.artifacts: list[dict] = []
+        self.last_flush = time.monotonic()
+
+    def add(self, result: dict[str, list[dict]]) -> None:
+        self.cases += result["cases"]
+        self.scores += result["scores"]
+        self.artifacts += result["artifacts"]
+        for row in result["cases"]:
+            self.on_case(row)
+        if len(self.cases) >= FLUSH_EVERY_CASES or time.monotonic() - self.last_flush > FLUSH_EVERY_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.cases or self.scores:
+            self.store.write_results(self.cases, self.scores, self.artifacts)
+        self.cases, self.scores, self.artifacts = [], [], []
+        self.last_flush = time.monotonic()
+
+
+def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) -> RunSummary:
+    """Run a spec into the database ``options.db``; returns counts. Raises only for problems of
+    the run as a whole (database in use, unreadable dataset folder)."""
+    started = time.monotonic()
+    plan = plan or make_plan(loaded, limit=options.limit)
+    spec = loaded.spec
+    workers = spec.workers if options.workers is None else options.workers
+    timeout = spec.timeout if options.timeout is None else options.timeout
+    metric_specs = _metric_specs(loaded)
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+    with Store(options.db) as store:
+        # A run still marked "running" cannot be alive: we hold the only write lock.
+        store.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+        git_sha, git_dirty = provenance.git_state()
+        store.upsert("runs", [{
+            "run_id": run_id, "kind": "run", "spec_name": spec.name, "spec_path": str(loaded.path),
+            "spec_sha256": loaded.sha256, "spec_text": loaded.text, "started_at": _utcnow(), "status": "running",
+            "git_sha": git_sha, "git_dirty": git_dirty, "versions": provenance.package_versions(),
+            "machine": provenance.machine(), "argv": " ".join(sys.argv), "n_planned": len(plan.cases),
+        }])
+        store.upsert("datasets", _dataset_records(plan))
+        store.upsert("methods", [variant_record(v) for v in loaded.variants])
+        store.upsert("metrics", _metric_records(loaded))
+
+        if options.fresh:
+            store.delete_cases(plan.case_ids)
+        done = store.ok_case_ids(plan.case_ids)
+        tasks: list[Task] = []
+        scored = store.scored_metrics(done) if done else {}
+        outputs = dict(store.con.execute(
+            "SELECT case_id, output_path FROM cases WHERE status = 'ok' AND output_path IS NOT NULL"
+        ).fetchall()) if done else {}
+        rescored = 0
+        common = dict(metrics=metric_specs, out_dir=str(options.out_dir), run_id=run_id, device=spec.device, save_outputs=options.save_outputs)
+        for case in plan.cases:
+            if case.case_id not in done:
+                tasks.append(Task(case=case, **common))
+                continue
+            missing = tuple(m.name for m in metric_specs if m.name not in scored.get(case.case_id, set()))
+            if missing and outputs.get(case.case_id) and Path(outputs[case.case_id]).is_file():
+                tasks.append(Task(case=case, score_only=missing, output_path=outputs[case.case_id], **common))
+                rescored += 1
+        summary = RunSummary(run_id, len(plan.cases), len(plan.cases) - len(tasks), len(tasks) - rescored, rescored)
+
+        bar = _progress(len(tasks), options.progress, spec.name)
+
+        def on_case(row: dict[str, Any]) -> None:
+            summary.status_counts[row["status"]] = summary.status_counts.get(row["status"], 0) + 1
+            if bar is not None:
+                bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items())), refresh=False)
+
+        batcher = _Batcher(store, on_case)
+        status = "running"
+        try:
+            executor = _run_inline if workers == 0 else _run_pool
+            for result in executor(tasks, workers=workers, timeout=timeout):
+                batcher.add(result)
+                if bar is not None:
+                    bar.update(1)
+            status = "ok" if summary.failed == 0 else "partial"
+        except BaseException:
+            status = "interrupted"
+            raise
+        finally:
+            batcher.flush()
+            if bar is not None:
+                bar.close()
+            summary.seconds = time.monotonic() - started
+            store.update_run(
+                run_id, status=status, finished_at=_utcnow(), n_skipped=summary.skipped,
+                n_ok=summary.status_counts.get("ok", 0), n_failed=summary.failed,
+            )
+    return summary
+
+
+def _progress(total: int, enabled: bool, name: str):
+    if not enabled or total == 0:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=name, unit="case", dynamic_ncols=True, mininterval=0.5, file=sys.stderr)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+# -- executors ------------------------------------------------------------------------------------------
+
+def _run_inline(tasks: list[Task], *, workers: int, timeout: float) -> Iterable[dict]:
+    """In this process, one case after another. No timeout can be enforced here (a stuck method
+    cannot be interrupted from inside), so use workers ≥ 1 for untrusted methods."""
+    for task in tasks:
+        yield execute(task)
+
+
+def _worker_main(conn: Connection, threads: int) -> None:
+    # Each worker gets its share of the cores; oversubscription makes everything slower.
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        conn.send(execute(task))
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Connection
+    task: Task | None = None
+    deadline: float = 0.0
+
+
+def _start_worker(ctx, threads: int) -> _Worker:
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_worker_main, args=(child, threads), daemon=True)
+    process.start()
+    child.close()
+    return _Worker(process, parent)
+
+
+def _failure(task: Task, status: str, message: str) -> dict[str, list[dict]]:
+    if task.score_only:  # the case itself is fine; only the new scores failed
+        return {"cases": [], "scores": [
+            {"case_id": task.case.case_id, "metric": m, "value": None, "status": "failed", "error": message, "seconds": 0.0, "run_id": task.run_id}
+            for m in task.score_only
+        ], "artifacts": []}
+    row = case_row(task)
+    row.update(status=status, error=message, finished_at=_utcnow())
+    return {"cases": [row], "scores": placeholder_scores(task, f"case_{status}", message), "artifacts": []}
+
+
+def _run_pool(tasks: list[Task], *, workers: int, timeout: float) -> Iterable[dict]:
+    """``workers`` spawned processes; a case past ``timeout`` seconds is killed with its worker."""
+    if not tasks:
+        return
+    ctx = mp.get_context("spawn")
+    workers = max(1, min(workers, len(tasks)))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = [_start_worker(ctx, threads) for _ in range(workers)]
+    queue = deque(tasks)
+    try:
+        while queue or any(w.task is not None for w in pool):
+            for worker in pool:
+                if worker.task is None and queue:
+                    worker.task = queue.popleft()
+                    worker.deadline = time.monotonic() + timeout
+                    worker.conn.send(worker.task)
+            busy = [w for w in pool if w.task is not None]
+            wait_for = max(0.0, min(w.deadline for w in busy) - time.monotonic())
+            ready = wait([w.conn for w in busy], timeout=min(wait_for, 1.0))
+            for i, worker in enumerate(pool):
+                if worker.task is None:
+                    continue
+                if worker.conn in ready:
+                    try:
+                        result = worker.conn.recv()
+                    except (EOFError, OSError):
+                        worker.process.join(timeout=5)
+                        code = worker.process.exitcode
+                        yield _failure(worker.task, "crashed", f"worker process died while running this case (exit code {code}); see the method's memory use or native code")
+                        pool[i] = _start_worker(ctx, threads)
+                        continue
+                    worker.task = None
+                    yield result
+                elif time.monotonic() > worker.deadline:
+                    worker.process.kill()
+                    worker.process.join(timeout=5)
+                    yield _failure(worker.task, "timeout", f"case exceeded the timeout of {timeout:g} s and was stopped")
+                    pool[i] = _start_worker(ctx, threads)
+    finally:
+        for worker in pool:
+            if worker.process.is_alive():
+                try:
+                    worker.conn.send(None)
+                except OSError:
+                    pass
+        deadline = time.monotonic() + 5
+        for worker in pool:
+            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()

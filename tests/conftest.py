@@ -1,0 +1,39 @@
+"""Test-wide set-up: a private cache folder, and the misbehaving test methods as a plugin."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+PLUGINS = TESTS / "plugins"
+
+# Before anything imports the registries: the plugin must be registered in this process and in
+# every worker process the runner spawns (they inherit the environment).
+os.environ.setdefault("RESTOREBENCH_CACHE", tempfile.mkdtemp(prefix="restorebench-test-cache-"))
+os.environ["RESTOREBENCH_PLUGINS"] = "faulty_methods"
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH", "")]))
+sys.path.insert(0, str(PLUGINS))
+
+
+@pytest.fixture(scope="session")
+def builtin_root() -> Path:
+    from bench.datasets import cache_root
+    from bench.datasets.builtin import ensure_builtin
+
+    return ensure_builtin(cache_root() / "data", seed=0)
+
+
+@pytest.fixture
+def write_spec(tmp_path):
+    """Write a spec YAML text to a file and return its path."""
+
+    def write(text: str, name: str = "spec.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write

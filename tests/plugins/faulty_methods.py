@@ -1,0 +1,76 @@
+"""Misbehaving methods for the runner's failure tests, loaded through $RESTOREBENCH_PLUGINS."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from models import Method, register
+
+ALL = frozenset({"deblur", "sr"})
+
+
+@register()
+class ReturnsNaN(Method):
+    name = "test_nan"
+    tasks = ALL
+
+    def restore(self, image):
+        return np.full(image.shape, np.nan)
+
+
+@register()
+class WrongShape(Method):
+    name = "test_wrong_shape"
+    tasks = ALL
+
+    def restore(self, image):
+        return image[:-1]
+
+
+@register()
+class Raises(Method):
+    name = "test_raise"
+    tasks = ALL
+
+    def restore(self, image):
+        raise RuntimeError("deliberate failure")
+
+
+@register()
+class Hangs(Method):
+    name = "test_hang"
+    tasks = ALL
+
+    def restore(self, image):
+        time.sleep(3600)
+
+
+@register()
+class Crashes(Method):
+    name = "test_crash"
+    tasks = ALL
+
+    def restore(self, image):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class SlowParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seconds: float = 0.2
+
+
+@register()
+class Slow(Method):
+    """Identity after a pause: long enough to kill a run in the middle."""
+
+    name = "test_slow"
+    tasks = ALL
+    Params = SlowParams
+
+    def restore(self, image):
+        time.sleep(self.params.seconds)
+        return image.copy() if self.ctx.task == "deblur" else np.repeat(np.repeat(image, self.ctx.scale, 0), self.ctx.scale, 1)
