@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from metrics.base import REGISTRY, Metric, register
+from metrics.batch import score_many
 from metrics.errors import (
     ImageTooSmallError,
     InvalidImageError,
@@ -40,4 +41,5 @@ __all__ = [
     "available",
     "get",
     "register",
+    "score_many",
 ]

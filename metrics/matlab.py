@@ -41,9 +41,26 @@ def rgb2gray(image: np.ndarray) -> np.ndarray:
     """
     if image.ndim == 2:
         return image
-    rgb = image[..., :3].astype(np.float64)
-    gray = rgb @ np.array(RGB2GRAY_COEFFS)
-    return _to_uint8(gray) if image.dtype == np.uint8 else gray
+    if image.dtype == np.uint8:
+        return rgb2gray_double(image).astype(np.uint8)
+    return image[..., :3].astype(np.float64) @ np.array(RGB2GRAY_COEFFS)
+
+
+def rgb2gray_double(image: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """MATLAB ``double(rgb2gray(I))`` of a uint8 RGB image: the rounded gray levels as float64,
+    written into ``out`` when given (saves the uint8 round trip and a fresh array)."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] < 3:
+        raise ValueError("rgb2gray_double expects a uint8 H×W×3 image")
+    r, g, b = RGB2GRAY_COEFFS
+    # Each uint8 channel is cast to double inside the multiply's loop (no index or float copy of
+    # the whole channel); the products are the ones MATLAB forms, summed R + G, then + B. The
+    # sum is ≥ 0, so floor(Y + 0.5) is MATLAB's round (half away from zero).
+    gray = np.multiply(image[..., 0], r, out=out, dtype=np.float64)
+    term = np.multiply(image[..., 1], g, dtype=np.float64)
+    gray += term
+    gray += np.multiply(image[..., 2], b, out=term, dtype=np.float64)
+    gray += 0.5
+    return np.floor(gray, out=gray)
 
 
 def rgb2ycbcr_y(image: np.ndarray, *, rounded: bool = True) -> np.ndarray:
@@ -125,11 +142,23 @@ def _contributions(
     return np.ascontiguousarray(indices[:, keep]), np.ascontiguousarray(weights[:, keep])
 
 
-def _resize_along(image: np.ndarray, axis: int, indices: np.ndarray, weights: np.ndarray) -> np.ndarray:
+@lru_cache(maxsize=256)
+def _resize_matrix(in_length: int, out_length: int, scale: float, method: str, antialiasing: bool):
+    """The contributions as a sparse ``out × in`` matrix (CSR). Repeated indices at the mirrored
+    borders stay separate entries, so each weight multiplies its pixel on its own, as in MATLAB."""
+    from scipy.sparse import csr_matrix
+
+    indices, weights = _contributions(in_length, out_length, scale, method, antialiasing)
+    taps = indices.shape[1]
+    indptr = np.arange(0, out_length * taps + 1, taps)
+    return csr_matrix((weights.ravel(), indices.ravel(), indptr), shape=(out_length, in_length))
+
+
+def _resize_along(image: np.ndarray, axis: int, matrix) -> np.ndarray:
+    """``out[i] = Σ_t w[i, t] · image[index[i, t]]`` along ``axis``, as one sparse product."""
     moved = np.moveaxis(image, axis, 0)
-    gathered = moved[indices]  # (out, taps, ...)
-    w = weights.reshape(weights.shape + (1,) * (moved.ndim - 1))
-    out = np.einsum("ot...,ot...->o...", gathered, w) if moved.ndim > 1 else (gathered * w).sum(1)
+    flat = np.ascontiguousarray(moved).reshape(moved.shape[0], -1)
+    out = np.asarray(matrix @ flat).reshape((matrix.shape[0],) + moved.shape[1:])
     return np.moveaxis(out, 0, axis)
 
 
@@ -173,10 +202,112 @@ def imresize(
             raise ValueError(f"output_shape must be positive, got {output_shape}")
         scales = (out_shape[0] / in_shape[0], out_shape[1] / in_shape[1])
     is_uint8 = image.dtype == np.uint8
-    out = image.astype(np.float64)
+    out = np.asarray(image, dtype=np.float64)  # no copy of a float64 image: nothing writes to it
     for axis in np.argsort(scales, kind="stable"):
-        indices, weights = _contributions(in_shape[axis], out_shape[axis], scales[axis], method, antialiasing)
-        out = _resize_along(out, int(axis), indices, weights)
+        matrix = _resize_matrix(in_shape[axis], out_shape[axis], scales[axis], method, antialiasing)
+        out = _resize_along(out, int(axis), matrix)
         if is_uint8:
             out = round_half_away(np.clip(out, 0, 255))
     return out.astype(np.uint8) if is_uint8 else out
+
+
+# --- fspecial / padarray / imfilter -----------------------------------------------------------
+
+# MATLAB padarray / imfilter boundary option → numpy.pad mode and scipy.ndimage mode.
+_NP_PAD_MODES = {"replicate": "edge", "symmetric": "symmetric", "circular": "wrap"}
+_NDIMAGE_MODES = {"replicate": "nearest", "symmetric": "reflect", "circular": "wrap"}
+
+
+def gaussian_kernel_1d(size: int, sigma: float) -> np.ndarray:
+    """1-D factor of MATLAB ``fspecial('gaussian', size, sigma)``: ``exp(-x²/2σ²)`` on
+    ``x = -(size-1)/2 … (size-1)/2``, normalised to sum 1. The 2-D kernel is its outer product
+    (``fspecial`` normalises the 2-D product, which is the same thing up to rounding)."""
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    g = np.exp(-(x * x) / (2.0 * sigma * sigma))
+    return g / g.sum()
+
+
+def fspecial_gaussian(size: int, sigma: float) -> np.ndarray:
+    """MATLAB ``fspecial('gaussian', [size size], sigma)``: ``exp(-(x²+y²)/2σ²)``, sum 1."""
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    g = np.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2.0 * sigma * sigma))
+    return g / g.sum()
+
+
+def padarray(
+    image: np.ndarray,
+    pad: tuple[int, int],
+    *,
+    padding: str | float = 0.0,
+    direction: str = "both",
+) -> np.ndarray:
+    """MATLAB ``padarray(image, [rows cols], padding, direction)`` on the first two axes.
+
+    ``padding``: a number (constant, MATLAB's default 0), ``'replicate'`` (edge value repeated),
+    ``'symmetric'`` (mirror including the edge: ``c b a | a b c``) or ``'circular'``.
+    ``direction``: ``'both'``, ``'pre'`` or ``'post'``.
+    """
+    if direction not in ("both", "pre", "post"):
+        raise ValueError(f"direction must be 'both', 'pre' or 'post', got {direction!r}")
+    before = [p if direction in ("both", "pre") else 0 for p in pad]
+    after = [p if direction in ("both", "post") else 0 for p in pad]
+    widths = [(before[0], after[0]), (before[1], after[1])] + [(0, 0)] * (image.ndim - 2)
+    if isinstance(padding, str):
+        if padding not in _NP_PAD_MODES:
+            raise ValueError(f"unknown padding {padding!r}; choose a number or one of {sorted(_NP_PAD_MODES)}")
+        return np.pad(image, widths, mode=_NP_PAD_MODES[padding])
+    return np.pad(image, widths, mode="constant", constant_values=padding)
+
+
+def _separable_factors(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(column, row)`` with ``outer(column, row) == kernel`` (to rounding), else ``None``.
+
+    The factors are the kernel's column and row through its largest entry, the row divided by
+    that entry: exact for box kernels, within an ulp for Gaussians.
+    """
+    if kernel.shape[0] == 1 or kernel.shape[1] == 1 or not np.any(kernel):
+        return None
+    i, j = np.unravel_index(np.argmax(np.abs(kernel)), kernel.shape)
+    column = kernel[:, j].copy()
+    row = kernel[i, :] / kernel[i, j]
+    if not np.allclose(np.outer(column, row), kernel, rtol=1e-12, atol=1e-15 * np.abs(kernel).max()):
+        return None
+    return column, row
+
+
+def imfilter(image: np.ndarray, kernel: np.ndarray, *, padding: str | float = 0.0) -> np.ndarray:
+    """MATLAB ``imfilter(image, kernel, padding, 'same')`` with correlation (its default).
+
+    ``B(i, j) = Σ_{k,l} h(k, l) · A(i + k − c_r, j + l − c_c)`` with the kernel anchored at
+    ``c = floor((size + 1) / 2)`` (1-based, so an even-sized kernel looks one pixel further
+    forward than back) and the image extended beyond its border by ``padding``: a number
+    (MATLAB's default 0), ``'replicate'``, ``'symmetric'`` or ``'circular'``. A 3-D image is
+    filtered plane by plane. The result is float64 (MATLAB casts back to the input class; the
+    metrics here always filter doubles). ``filter2(h, X, 'same')`` is ``imfilter(X, h)``.
+
+    A separable kernel (rank 1, e.g. a Gaussian or a box) is applied as two 1-D passes, as MATLAB
+    also does; the difference is rounding only.
+    """
+    from scipy.ndimage import correlate, correlate1d
+
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if kernel.ndim == 1:
+        kernel = kernel[None, :]
+    image = np.asarray(image, dtype=np.float64)
+    if isinstance(padding, str):
+        if padding not in _NDIMAGE_MODES:
+            raise ValueError(f"unknown padding {padding!r}; choose a number or one of {sorted(_NDIMAGE_MODES)}")
+        mode, cval = _NDIMAGE_MODES[padding], 0.0
+    else:
+        mode, cval = "constant", float(padding)
+    kr, kc = kernel.shape
+    # scipy centres a kernel of size k at index k//2, MATLAB at (k+1)//2 - 1: shift even sizes.
+    origin_r, origin_c = (kr - 1) // 2 - kr // 2, (kc - 1) // 2 - kc // 2
+    factors = _separable_factors(kernel)
+    if factors is not None:
+        column, row = factors
+        out = correlate1d(image, column, axis=0, mode=mode, cval=cval, origin=origin_r)
+        return correlate1d(out, row, axis=1, mode=mode, cval=cval, origin=origin_c)
+    full_kernel = kernel if image.ndim == 2 else kernel[:, :, None]
+    origins = (origin_r, origin_c) if image.ndim == 2 else (origin_r, origin_c, 0)
+    return correlate(image, full_kernel, mode=mode, cval=cval, origin=origins)

@@ -1,4 +1,9 @@
-"""Sharpness as RMS contrast, what the blind-SR study computed."""
+"""Sharpness as RMS contrast (no reference; higher is sharper), what the blind-SR study computed.
+
+``RMS = sqrt(mean((I − mean(I))²))``, the population standard deviation of the gray levels of
+MATLAB ``rgb2gray`` (Peli, "Contrast in complex images", JOSA A 7(10), 1990, defines RMS
+contrast). Other sharpness measures belong in modules of their own names.
+"""
 from __future__ import annotations
 
 import numpy as np

@@ -1,11 +1,22 @@
-"""Structural similarity, as Wang et al.'s reference MATLAB code ``ssim.m`` computes it."""
+"""Structural similarity (full reference; higher is better), as Wang et al.'s MATLAB code computes it.
+
+Wang, Bovik, Sheikh, Simoncelli, "Image quality assessment: from error visibility to structural
+similarity", IEEE Transactions on Image Processing 13(4), 2004:
+
+    SSIM = mean over the valid region of ((2 μx μy + C1)(2 σxy + C2)) / ((μx² + μy² + C1)(σx² + σy² + C2))
+
+with local statistics under an 11×11 Gaussian window (σ 1.5), ``C1 = (0.01·255)²``,
+``C2 = (0.03·255)²``, on MATLAB ``rgb2gray`` of both uint8 images and without the automatic
+downsampling of the 2011 ``ssim.m`` (what the official calibration values use).
+"""
 from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import correlate1d
 
 from metrics.base import Metric, register
-from metrics.matlab import rgb2gray
+from metrics.matlab import rgb2gray_double
+from metrics.nss import Workspace, thread_workspace
 
 
 def gaussian_window_1d(size: int = 11, sigma: float = 1.5) -> np.ndarray:
@@ -22,6 +33,28 @@ def _filter_valid(image: np.ndarray, g: np.ndarray) -> np.ndarray:
     return out[r : image.shape[0] - r, r : image.shape[1] - r]
 
 
+def _filter_valid_stack(stack: np.ndarray, g: np.ndarray, workspace: Workspace) -> np.ndarray:
+    """``filter2(g' * g, plane, 'valid')`` of every plane of ``stack`` (n, H, W) for a symmetric
+    ``g``: sums of mirrored pairs of shifted slices, rows then columns, no padding needed."""
+    n, h, w = stack.shape
+    k = len(g)
+    r = k // 2
+    vh, vw = h - 2 * r, w - 2 * r
+    rows = np.multiply(stack[:, r : r + vh], g[r], out=workspace.array("ssim_rows", (n, vh, w)))
+    pair = workspace.array("ssim_pair_rows", (n, vh, w))
+    for t in range(r):
+        np.add(stack[:, t : t + vh], stack[:, k - 1 - t : k - 1 - t + vh], out=pair)
+        pair *= g[t]
+        rows += pair
+    out = np.multiply(rows[:, :, r : r + vw], g[r], out=workspace.array("ssim_valid", (n, vh, vw)))
+    pair = workspace.array("ssim_pair_cols", (n, vh, vw))
+    for t in range(r):
+        np.add(rows[:, :, t : t + vw], rows[:, :, k - 1 - t : k - 1 - t + vw], out=pair)
+        pair *= g[t]
+        out += pair
+    return out
+
+
 def ssim_downsample(gray: np.ndarray, factor: int) -> np.ndarray:
     """``ssim.m``'s automatic scale: ``imfilter(img, ones(f)/f², 'symmetric', 'same')`` then
     every ``f``-th pixel. MATLAB anchors an even-sized kernel at ``floor((f+1)/2)``."""
@@ -34,6 +67,58 @@ def ssim_downsample(gray: np.ndarray, factor: int) -> np.ndarray:
     rows = sum(padded[a : a + h, :] for a in range(factor))
     filtered = sum(rows[:, b : b + w] for b in range(factor)) / (factor * factor)
     return filtered[::factor, ::factor]
+
+
+def ssim_and_cs(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    data_range: float = 255.0,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    window_size: int = 11,
+    sigma: float = 1.5,
+) -> tuple[float, float]:
+    """Mean SSIM and mean contrast-structure term of two gray images, as ``ssim_index_new.m``.
+
+    ``SSIM = ((2 μx μy + C1)(2 σxy + C2)) / ((μx² + μy² + C1)(σx² + σy² + C2))`` and
+    ``CS = (2 σxy + C2) / (σx² + σy² + C2)``, with ``C1 = (k1·L)²``, ``C2 = (k2·L)²`` and the local
+    statistics under the Gaussian window over the 'valid' region.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    workspace = thread_workspace()
+    g = gaussian_window_1d(window_size, sigma)
+    c1 = (k1 * data_range) ** 2
+    c2 = (k2 * data_range) ** 2
+    # x, y, x², y², xy filtered in one stacked pass.
+    stack = workspace.array("ssim_stack", (5,) + x.shape)
+    stack[0], stack[1] = x, y
+    np.multiply(x, x, out=stack[2])
+    np.multiply(y, y, out=stack[3])
+    np.multiply(x, y, out=stack[4])
+    mu_x, mu_y, e_xx, e_yy, e_xy = _filter_valid_stack(stack, g, workspace)
+    mu_xy = mu_x * mu_y
+    mu_xx = np.multiply(mu_x, mu_x, out=mu_x)
+    mu_yy = np.multiply(mu_y, mu_y, out=mu_y)
+    # σx² + σy² + C2 and 2σxy + C2, then the contrast-structure map in place.
+    variances = np.add(e_xx, e_yy, out=e_xx)
+    variances -= mu_xx
+    variances -= mu_yy
+    variances += c2
+    covariance = np.subtract(e_xy, mu_xy, out=e_xy)
+    covariance *= 2
+    covariance += c2
+    cs_map = np.divide(covariance, variances, out=covariance)
+    mean_cs = float(cs_map.mean())
+    # (2 μx μy + C1) / (μx² + μy² + C1) · CS
+    luminance = np.multiply(mu_xy, 2, out=mu_xy)
+    luminance += c1
+    denominator = np.add(mu_xx, mu_yy, out=e_yy)
+    denominator += c1
+    luminance /= denominator
+    luminance *= cs_map
+    return float(luminance.mean()), mean_cs
 
 
 def ssim_gray(
@@ -55,21 +140,13 @@ def ssim_gray(
     values. With ``downsample`` the images are first reduced by ``f = max(1, round(min(H, W)/256))``
     as the later ``ssim.m`` (2011) does.
     """
-    x = x.astype(np.float64)
-    y = y.astype(np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
     if downsample:
         factor = max(1, int(np.floor(min(x.shape) / 256 + 0.5)))
         x, y = ssim_downsample(x, factor), ssim_downsample(y, factor)
-    g = gaussian_window_1d(window_size, sigma)
-    c1 = (k1 * data_range) ** 2
-    c2 = (k2 * data_range) ** 2
-    mu_x = _filter_valid(x, g)
-    mu_y = _filter_valid(y, g)
-    xx = _filter_valid(x * x, g) - mu_x * mu_x
-    yy = _filter_valid(y * y, g) - mu_y * mu_y
-    xy = _filter_valid(x * y, g) - mu_x * mu_y
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * xy + c2)) / ((mu_x * mu_x + mu_y * mu_y + c1) * (xx + yy + c2))
-    return float(ssim_map.mean())
+    mean_ssim, _ = ssim_and_cs(x, y, data_range=data_range, k1=k1, k2=k2, window_size=window_size, sigma=sigma)
+    return mean_ssim
 
 
 @register()
@@ -85,4 +162,7 @@ class SSIM(Metric):
 
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
         assert reference is not None
-        return ssim_gray(rgb2gray(image), rgb2gray(reference))
+        workspace = thread_workspace()
+        gray_image = rgb2gray_double(image, out=workspace.array("gray", image.shape[:2]))
+        gray_reference = rgb2gray_double(reference, out=workspace.array("gray_reference", image.shape[:2]))
+        return ssim_gray(gray_image, gray_reference)

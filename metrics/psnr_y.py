@@ -1,0 +1,56 @@
+"""PSNR on the luma channel, as super-resolution papers report it (full reference; higher is better).
+
+``PSNR_Y = 10 · log10(255² / MSE(Y_image, Y_reference))`` where ``Y`` is MATLAB
+``rgb2ycbcr``'s BT.601 limited-range luma of the uint8 image,
+``Y = round(16 + (65.481·R + 128.553·G + 24.966·B) / 255)``, and ``crop_border`` pixels are
+dropped on every side first (the usual SR convention: crop the scale factor). This is the
+evaluation of e.g. Lim et al. (EDSR, CVPRW 2017) and Zhang et al. (RCAN, ECCV 2018), whose MATLAB
+scripts compute ``rgb2ycbcr`` on uint8 images. Identical images give ``inf``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from metrics.base import Metric, register
+from metrics.errors import ImageTooSmallError
+from metrics.matlab import rgb2ycbcr_y
+from metrics.psnr import psnr
+
+
+def psnr_y(image: np.ndarray, reference: np.ndarray, *, crop_border: int = 0) -> float:
+    """PSNR of the rounded BT.601 luma of two uint8 RGB images, ``crop_border`` px cropped."""
+    y_image = rgb2ycbcr_y(image)
+    y_reference = rgb2ycbcr_y(reference)
+    if crop_border:
+        y_image = y_image[crop_border:-crop_border, crop_border:-crop_border]
+        y_reference = y_reference[crop_border:-crop_border, crop_border:-crop_border]
+    return psnr(y_image, y_reference)
+
+
+@register()
+class PSNRY(Metric):
+    """PSNR on MATLAB ``rgb2ycbcr`` luma (uint8, 16..235) with an optional border crop."""
+
+    name = "psnr_y"
+    kind = "FR"
+    higher_is_better = True
+    value_range = (0.0, math.inf)
+    conventions = "Y of MATLAB rgb2ycbcr (BT.601 limited range, rounded uint8), data range 255, crop_border px cropped per side; identical → inf"
+
+    def __init__(self, *, crop_border: int = 0):
+        if int(crop_border) != crop_border or crop_border < 0:
+            raise ValueError(f"psnr_y: crop_border must be a non-negative integer, got {crop_border!r}")
+        self.options = {"crop_border": int(crop_border)}
+
+    def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
+        assert reference is not None
+        crop = self.options["crop_border"]
+        h, w = image.shape[:2]
+        if min(h, w) <= 2 * crop:
+            raise ImageTooSmallError(
+                f"metric 'psnr_y' with crop_border={crop} needs images larger than "
+                f"{2 * crop}×{2 * crop} pixels, got {w}×{h}"
+            )
+        return psnr_y(image, reference, crop_border=crop)

@@ -1,0 +1,187 @@
+"""Behaviour of every metric on scikit-image's bundled photos (no download).
+
+Identical images, growth with blur and noise, determinism, independence of batch composition,
+and the declared preconditions.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+from skimage import data
+
+import metrics
+from metrics.errors import ImageTooSmallError, SizeMismatchError
+
+NO_REFERENCE = ["niqe", "brisque", "piqe"]
+FULL_REFERENCE = ["psnr", "psnr_y", "ssim", "ms_ssim"]
+ALL = NO_REFERENCE + FULL_REFERENCE + ["sharpness"]
+
+
+@pytest.fixture(scope="module")
+def photos() -> dict[str, np.ndarray]:
+    return {name: np.ascontiguousarray(getattr(data, name)()) for name in ("astronaut", "chelsea", "coffee")}
+
+
+def blurred(image: np.ndarray, sigma: float) -> np.ndarray:
+    smooth = gaussian_filter(image.astype(np.float64), sigma=(sigma, sigma, 0))
+    return np.clip(np.round(smooth), 0, 255).astype(np.uint8)
+
+
+def noisy(image: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0.0, sigma, image.shape)
+    return np.clip(np.round(image + noise), 0, 255).astype(np.uint8)
+
+
+def score(name: str, image: np.ndarray, reference: np.ndarray | None = None) -> float:
+    metric = metrics.get(name)
+    return metric(image, reference) if metric.kind == "FR" else metric(image)
+
+
+def test_every_metric_is_registered_with_its_declarations():
+    assert set(ALL) <= set(metrics.available())
+    for name in ALL:
+        metric = metrics.get(name)
+        assert metric.kind in ("FR", "NR")
+        assert isinstance(metric.higher_is_better, bool)
+        low, high = metric.value_range
+        assert low < high
+        assert metric.min_size >= 1 and metric.conventions
+        assert type(metric).__module__ == f"metrics.{name}"
+        assert type(metric).__module__ and (type(metric).__doc__ or "").strip()
+    assert [metrics.get(n).higher_is_better for n in NO_REFERENCE] == [False, False, False]
+
+
+def test_identical_images(photos):
+    image = photos["chelsea"]
+    assert score("psnr", image, image) == math.inf
+    assert score("psnr_y", image, image) == math.inf
+    assert score("ssim", image, image) == 1.0
+    assert score("ms_ssim", image, image) == pytest.approx(1.0, abs=1e-12)
+    assert metrics.get("ms_ssim", method="product")(image, image) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_full_reference_metrics_fall_with_distortion(photos):
+    reference = photos["astronaut"]
+    for name in FULL_REFERENCE:
+        values = [score(name, blurred(reference, s), reference) for s in (1, 2, 4)]
+        assert values[0] > values[1] > values[2], (name, values)
+
+
+@pytest.mark.parametrize("name", NO_REFERENCE)
+@pytest.mark.parametrize("photo", ["astronaut", "chelsea", "coffee"])
+def test_no_reference_scores_grow_with_blur_and_noise(photos, name, photo):
+    image = photos[photo]
+    blur = [score(name, blurred(image, s)) for s in (1, 2, 4)]
+    noise = [score(name, noisy(image, s)) for s in (5, 15, 30)]
+    assert blur[0] < blur[1] < blur[2], blur
+    assert noise[0] < noise[1] < noise[2], noise
+
+
+def test_known_scores_of_a_bundled_photo(photos):
+    # Regression anchors (this implementation, 2 decimals): a change here is a change of metric.
+    image = photos["astronaut"]
+    assert score("niqe", image) == pytest.approx(3.07, abs=0.005)
+    assert score("brisque", image) == pytest.approx(2.87, abs=0.005)
+    assert score("piqe", image) == pytest.approx(33.76, abs=0.005)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_deterministic_and_independent_of_batch_composition(photos, name):
+    a, b, c = (photos[k] for k in ("astronaut", "chelsea", "coffee"))
+    metric = metrics.get(name)
+    if metric.kind == "FR":
+        refs = {id(x): blurred(x, 1.5) for x in (a, b, c)}
+        one_by_one = [metric(x, refs[id(x)]) for x in (a, b, c)]
+        assert [metric(x, refs[id(x)]) for x in (a, b, c)] == one_by_one
+        assert metric.score_many([a, b, c], [refs[id(x)] for x in (a, b, c)]) == one_by_one
+        assert metric.score_many([c, a], [refs[id(c)], refs[id(a)]]) == [one_by_one[2], one_by_one[0]]
+        parallel = metrics.score_many(name, [a, b, c], [refs[id(x)] for x in (a, b, c)], workers=2)
+    else:
+        one_by_one = [metric(x) for x in (a, b, c)]
+        assert [metric(x) for x in (a, b, c)] == one_by_one
+        assert metric.score_many([a, b, c]) == one_by_one
+        assert metric.score_many([c, a]) == [one_by_one[2], one_by_one[0]]
+        parallel = metrics.score_many(name, [a, b, c], workers=2)
+    assert parallel == one_by_one
+
+
+def test_score_many_reads_paths(photos, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "chelsea.png"
+    Image.fromarray(photos["chelsea"]).save(path)
+    assert metrics.get("niqe").score_many([str(path)]) == [score("niqe", photos["chelsea"])]
+    assert metrics.score_many("piqe", [str(path), photos["chelsea"]], workers=2) == [score("piqe", photos["chelsea"])] * 2
+
+
+@pytest.mark.parametrize(
+    ("name", "minimum"),
+    [("niqe", 192), ("brisque", 16), ("piqe", 16), ("ssim", 11), ("ms_ssim", 176)],
+)
+def test_too_small_images_raise_naming_the_metric_and_minimum(name, minimum):
+    metric = metrics.get(name)
+    small = np.zeros((minimum - 1, 300, 3), dtype=np.uint8)
+    with pytest.raises(ImageTooSmallError, match=rf"'{name}'.*{minimum}×{minimum}"):
+        metric(small, small) if metric.kind == "FR" else metric(small)
+    fits = np.random.default_rng(0).integers(0, 256, (minimum, minimum, 3), dtype=np.uint8)
+    value = metric(fits, fits) if metric.kind == "FR" else metric(fits)
+    assert math.isfinite(value)
+
+
+def test_niqe_minimum_is_two_by_two_blocks():
+    assert metrics.get("niqe").min_size == 2 * 96
+    assert "96-px blocks" in metrics.get("niqe").conventions
+
+
+def test_psnr_y_crop_border_needs_a_larger_image():
+    image = np.zeros((8, 8, 3), dtype=np.uint8)
+    with pytest.raises(ImageTooSmallError, match="crop_border=4"):
+        metrics.get("psnr_y", crop_border=4)(image, image)
+    with pytest.raises(ValueError):
+        metrics.get("psnr_y", crop_border=-1)
+
+
+@pytest.mark.parametrize("name", FULL_REFERENCE)
+def test_full_reference_size_mismatch(name):
+    with pytest.raises(SizeMismatchError, match=name):
+        metrics.get(name)(np.zeros((200, 200, 3), np.uint8), np.zeros((200, 199, 3), np.uint8))
+
+
+def test_batch_rejects_missing_or_unpaired_references(photos):
+    from metrics.errors import RestoreBenchError
+
+    with pytest.raises(RestoreBenchError, match="full-reference"):
+        metrics.score_many("ssim", [photos["chelsea"]])
+    with pytest.raises(RestoreBenchError, match="2 items but 1 references"):
+        metrics.score_many("ssim", [photos["chelsea"]] * 2, [photos["chelsea"]])
+    with pytest.raises(TypeError):
+        metrics.score_many("niqe", [photos["chelsea"]], block=3)
+
+
+@pytest.mark.parametrize("name", NO_REFERENCE + ["ssim", "ms_ssim"])
+def test_results_do_not_depend_on_the_thread_budget(photos, name):
+    from metrics.nss import metric_threads, set_metric_threads
+
+    image = photos["coffee"]
+    reference = blurred(image, 1.0)
+    try:
+        set_metric_threads(1)
+        single = score(name, image, reference)
+        set_metric_threads(3)
+        assert metric_threads() == 3
+        assert score(name, image, reference) == single
+    finally:
+        set_metric_threads(None)
+    with pytest.raises(ValueError):
+        set_metric_threads(0)
+
+
+@pytest.mark.parametrize("name", ["niqe", "brisque"])
+def test_flat_images_are_undefined_for_niqe_and_brisque(name):
+    from metrics.errors import InvalidImageError
+
+    with pytest.raises(InvalidImageError, match=f"'{name}' is undefined"):
+        metrics.get(name)(np.full((200, 200, 3), 128, np.uint8))
