@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -31,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         # Expected failures (bad input, missing weights, database in use) get one clear line.
         print(f"restorebench: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` & co.: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("restorebench: interrupted", file=sys.stderr)
         return 130

@@ -49,3 +49,17 @@ def test_list_json_describes_methods_and_metrics(capsys):
 def test_console_script_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "bench.cli", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0 and "validate" in result.stdout
+
+
+def test_calibrate_command_matches_the_official_values(capsys):
+    import os
+
+    import pytest
+
+    directory = os.environ.get("RESTOREBENCH_CALIBRATION_DIR")
+    if not directory:
+        pytest.skip("set RESTOREBENCH_CALIBRATION_DIR to the shared calibration folder")
+    assert main(["calibrate", directory]) == 0
+    out = capsys.readouterr().out
+    for metric in ("psnr", "ssim", "ms_ssim", "niqe", "brisque", "piqe"):
+        assert metric in out
