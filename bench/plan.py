@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.datasets import Item, load_items
 from bench.spec import LoadedSpec, Variant, canonical_json, dataset_task
+from metrics.imageio import file_sha256
 
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
 
@@ -25,11 +26,7 @@ def file_digest(path: Path | None) -> str | None:
     st = os.stat(path)
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _FILE_HASHES:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        _FILE_HASHES[key] = digest.hexdigest()
+        _FILE_HASHES[key] = file_sha256(path)
     return _FILE_HASHES[key]
 
 
