@@ -24,7 +24,6 @@ ambiguous on its own; the file then lives at that relative path inside a search 
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import hashlib
 import json
 import os
@@ -100,31 +99,35 @@ def install_dir() -> Path:
     return search_dirs()[0]
 
 
-def sha256_file(path: Path) -> str:
-    return _sha256_cached(str(path), *_stat_key(path))
-
-
-def _stat_key(path: Path) -> tuple[int, int]:
-    st = path.stat()
-    return st.st_size, st.st_mtime_ns
-
-
-@functools.lru_cache(maxsize=64)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+def sha256_file(path: Path, *, fresh: bool = False) -> str:
+    """sha256 of a file, remembered per process while its size, times and inode are unchanged
+    (``fresh``: always re-read, as ``verify`` does — file times are too coarse to notice every
+    rewrite)."""
+    st = Path(path).stat()
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    cached = _HASHES.get(str(path))
+    if not fresh and cached is not None and cached[0] == stamp:
+        return cached[1]
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
+    _HASHES[str(path)] = (stamp, digest.hexdigest())
     return digest.hexdigest()
 
 
-def hash_problem(wf: WeightFile, path: Path) -> str | None:
-    """Why ``path`` is not the file ``wf`` describes (size or hash), or None when it matches."""
+_HASHES: dict[str, tuple[tuple[int, int, int, int], str]] = {}
+
+
+def hash_problem(wf: WeightFile, path: Path, *, fresh: bool = False) -> str | None:
+    """Why ``path`` is not the file ``wf`` describes (size, catalogue sha256 or hub prefix, and the
+    sha256 recorded when ``add``/``fetch`` installed it), or None when it matches."""
     if wf.size is not None and path.stat().st_size != wf.size:
         return f"{path} has {path.stat().st_size} bytes, expected {wf.size}"
+    actual: str | None = None
     expected = wf.sha256 or wf.hub_prefix
     if expected:
-        actual = sha256_file(path)
+        actual = sha256_file(path, fresh=fresh)
         if not actual.startswith(expected):
             return f"{path} has sha256 {actual[:16]}…, expected {expected[:16]}…"
     try:
@@ -137,7 +140,7 @@ def hash_problem(wf: WeightFile, path: Path) -> str | None:
                 f"{path} has {path.stat().st_size} bytes, but had {record['size']} when it was "
                 f"installed on {record.get('added', '?')}: the file was modified or replaced since"
             )
-        actual = sha256_file(path)
+        actual = actual or sha256_file(path, fresh=fresh)
         if record.get("sha256") and actual != record["sha256"]:
             return (
                 f"{path} has sha256 {actual[:16]}…, but {record['sha256'][:16]}… was recorded when it "
@@ -289,7 +292,7 @@ def match(source: Path) -> list[WeightFile]:
     return [wf for wf in candidates if agreement(wf) == best]
 
 
-def _entry(key: str) -> WeightFile:
+def entry(key: str) -> WeightFile:
     from metrics.registry import did_you_mean
 
     if key not in CATALOGUE:
@@ -308,7 +311,7 @@ def _check_content(wf: WeightFile, source: Path) -> tuple[str, int]:
             f"{source} has {size} bytes, but the official {wf.filename} ({wf.key}) has {wf.size}: "
             f"not the official file, or an incomplete download. Get it from {wf.url}"
         )
-    actual = sha256_file(source)
+    actual = sha256_file(source, fresh=True)
     expected = wf.sha256 or wf.hub_prefix
     if expected and not actual.startswith(expected):
         raise RestoreBenchError(
@@ -340,7 +343,7 @@ def add(source: str | Path, key: str | None = None) -> Installed:
     if not source.is_file():
         raise RestoreBenchError(f"{source}: no such file")
     if key is not None:
-        wf = _entry(key)
+        wf = entry(key)
     else:
         found = match(source)
         if not found:
@@ -389,14 +392,14 @@ class Verdict:
 def verify(keys: Iterable[str] | None = None) -> list[Verdict]:
     """Check every present file (or those of ``keys``) against what is known of it: size, full
     sha256, torch-hub hash prefix, and the sha256 recorded when it was added or fetched."""
-    entries = [_entry(k) for k in keys] if keys else [CATALOGUE[k] for k in sorted(CATALOGUE)]
+    entries = [entry(k) for k in keys] if keys else [CATALOGUE[k] for k in sorted(CATALOGUE)]
     verdicts = []
     for wf in entries:
         path = locate(wf.key)
         if path is None:
             verdicts.append(Verdict(wf.key, wf.filename, "missing", None, unavailable_message(wf)))
             continue
-        problem = hash_problem(wf, path)
+        problem = hash_problem(wf, path, fresh=True)
         if problem is not None:
             verdicts.append(Verdict(wf.key, wf.filename, "mismatch", str(path), f"{problem}. Get it again from {wf.url}"))
             continue
@@ -428,7 +431,7 @@ def fetch(key: str, *, timeout: float = FETCH_TIMEOUT) -> Installed:
     URL is a page or a shared folder, or when there is no network."""
     import urllib.request
 
-    wf = _entry(key)
+    wf = entry(key)
     present = locate(key)
     if present is not None and hash_problem(wf, present) is None:
         return Installed(key, present, sha256_file(present), present.stat().st_size)

@@ -1,0 +1,141 @@
+"""SinGAN's per-scale generator and discriminator (the official architecture and state-dict keys).
+
+Both are fully convolutional: ``num_layer`` 3×3 convolutions without padding — a head and
+``num_layer − 2`` body blocks of conv → BatchNorm → LeakyReLU(0.2), then a tail conv. With
+``nfc = min_nfc`` every hidden layer has ``nfc`` channels (the official width rule is kept for any
+pair: body block ``i`` has ``max(⌊nfc / 2^(i+1)⌋, min_nfc)`` output channels). The generator's
+tail ends in ``tanh`` and the generator is residual: ``G(z, x̃) = tanh(…(z)) + crop(x̃)``, where
+``x̃`` is the zero-padded upsampled image of the coarser scale and the crop removes the
+``padding`` pixels the unpadded convolutions consumed. Module names follow the official code
+(``head``, ``body.block1``…, ``tail``) so that official state dicts load unchanged.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LEAKY_SLOPE = 0.2
+CHANNELS = 3
+
+
+class ConvBlock(nn.Sequential):
+    """conv 3×3 (no padding) → BatchNorm → LeakyReLU(0.2)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
+        super().__init__()
+        self.add_module("conv", nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=1, padding=0))
+        self.add_module("norm", nn.BatchNorm2d(out_channels))
+        self.add_module("LeakyRelu", nn.LeakyReLU(LEAKY_SLOPE, inplace=True))
+
+
+def body_widths(nfc: int, min_nfc: int, num_layer: int) -> list[int]:
+    """Output channels of head and body blocks: ``[nfc, max(⌊nfc/2⌋, min_nfc), …]``."""
+    widths = [nfc]
+    for i in range(num_layer - 2):
+        widths.append(max(int(nfc / 2 ** (i + 1)), min_nfc))
+    return widths
+
+
+def _trunk(nfc: int, min_nfc: int, num_layer: int, kernel_size: int) -> tuple[ConvBlock, nn.Sequential, int]:
+    widths = body_widths(nfc, min_nfc, num_layer)
+    head = ConvBlock(CHANNELS, widths[0], kernel_size)
+    body = nn.Sequential()
+    for i in range(num_layer - 2):
+        declared_in = max(2 * int(nfc / 2 ** (i + 1)), min_nfc)
+        if declared_in != widths[i]:
+            raise ValueError(f"nfc={nfc}, min_nfc={min_nfc}: layer widths do not chain (use powers of two)")
+        body.add_module(f"block{i + 1}", ConvBlock(widths[i], widths[i + 1], kernel_size))
+    return head, body, widths[-1]
+
+
+class Generator(nn.Module):
+    """``G(z, x̃) = tanh(tail(body(head(z)))) + centre_crop(x̃)``."""
+
+    def __init__(self, nfc: int, min_nfc: int, *, num_layer: int = 5, kernel_size: int = 3):
+        super().__init__()
+        self.head, self.body, last = _trunk(nfc, min_nfc, num_layer, kernel_size)
+        self.tail = nn.Sequential(nn.Conv2d(last, CHANNELS, kernel_size=kernel_size, stride=1, padding=0), nn.Tanh())
+
+    def forward(self, noise: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        residual = self.tail(self.body(self.head(noise)))
+        margin = (previous.shape[2] - residual.shape[2]) // 2
+        return residual + previous[:, :, margin : previous.shape[2] - margin, margin : previous.shape[3] - margin]
+
+
+class Discriminator(nn.Module):
+    """A patch critic: a map of scores (one per receptive field), no final activation."""
+
+    def __init__(self, nfc: int, min_nfc: int, *, num_layer: int = 5, kernel_size: int = 3):
+        super().__init__()
+        self.head, self.body, last = _trunk(nfc, min_nfc, num_layer, kernel_size)
+        self.tail = nn.Conv2d(last, 1, kernel_size=kernel_size, stride=1, padding=0)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.tail(self.body(self.head(image)))
+
+    def forward_twice_differentiable(self, image: torch.Tensor) -> torch.Tensor:
+        """The same function in training mode, with BatchNorm written in elementary operations.
+
+        Used for the gradient penalty, whose gradient is a second derivative: PyTorch's
+        second derivative of its fused BatchNorm kernel is a long chain of whole-tensor
+        operations, while that of the elementary form is about a third cheaper. The
+        critic's running statistics are not updated here (they never influence any output:
+        the critic only runs in training mode).
+        """
+        x = image
+        for block in (self.head, *self.body):
+            x = F.leaky_relu(batch_norm_elementary(block.conv(x), block.norm), LEAKY_SLOPE, inplace=True)
+        return self.tail(x)
+
+
+def batch_norm_elementary(x: torch.Tensor, norm: nn.BatchNorm2d) -> torch.Tensor:
+    """Training-mode BatchNorm ``γ · (x − μ) / √(σ² + ε) + β`` with batch statistics (biased
+    variance over batch and pixels), as elementary differentiable operations."""
+    var, mean = torch.var_mean(x, dim=(0, 2, 3), keepdim=True, correction=0)
+    scale = torch.rsqrt(var + norm.eps) * norm.weight.view(1, -1, 1, 1)
+    return (x - mean) * scale + norm.bias.view(1, -1, 1, 1)
+
+
+def initialise(module: nn.Module, generator: torch.Generator) -> None:
+    """The official ``weights_init``: conv weights ~ N(0, 0.02), BatchNorm weights ~ N(1, 0.02),
+    BatchNorm biases 0; conv biases keep PyTorch's default U(±1/√fan_in), drawn here from
+    ``generator`` so that training is reproducible."""
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, nn.Conv2d):
+                layer.weight.normal_(0.0, 0.02, generator=generator)
+                if layer.bias is not None:
+                    bound = 1.0 / math.sqrt(layer.weight[0].numel())
+                    layer.bias.uniform_(-bound, bound, generator=generator)
+            elif isinstance(layer, nn.BatchNorm2d):
+                layer.weight.normal_(1.0, 0.02, generator=generator)
+                layer.bias.zero_()
+
+
+@contextlib.contextmanager
+def running_stats_momentum(module: nn.Module, momentum: float) -> Iterator[None]:
+    """Temporarily give every BatchNorm of ``module`` this running-statistics momentum.
+
+    Momentum 0 leaves the running statistics untouched (for extra forward passes the official
+    loop does not make); momentum ``1 − (1 − m)^k`` makes one forward pass update them exactly
+    as ``k`` passes with the same batch statistics would.
+    """
+    norms = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = momentum
+    try:
+        yield
+    finally:
+        for m, value in zip(norms, saved):
+            m.momentum = value
+
+
+def set_trainable(module: nn.Module, trainable: bool) -> None:
+    for parameter in module.parameters():
+        parameter.requires_grad_(trainable)

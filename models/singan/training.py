@@ -1,0 +1,294 @@
+"""Training a SinGAN pyramid on one image, coarsest scale first (the official algorithm).
+
+Per scale ``n`` (``r`` the real image at that scale, ``x̃`` the upsampled output of the frozen
+coarser scales, ``p`` the padding):
+
+- generator and critic start from the previous scale's trained weights when the width did not
+  change, else from the official initialisation;
+- ``σ_n = 0.1 · RMSE(r, x̃_rec)`` with ``x̃_rec`` the reconstruction from ``Z_opt`` (σ₀ = 1);
+- one *iteration* = ``d_steps`` critic updates then ``g_steps`` generator updates, with one
+  noise map ``z`` per iteration and a fresh coarser-scale sample ``x̃_j`` per critic step:
+
+  critic step j: ``L_D = −mean D(r) + mean D(G(σz + x̃_j, x̃_j)) + λ · mean_pixels(‖∇D(x̂)‖₂ − 1)²``
+  with ``x̂ = a·r + (1−a)·fake``, ``a ~ U(0, 1)`` (WGAN-GP, λ = 0.1, norm over channels);
+
+  generator step: ``L_G = −mean D(G(σz + x̃_last, x̃_last)) + α · MSE(G(σ·Z_opt + x̃_rec, x̃_rec), r)``
+  (α = 10; at scale 0 the input is the noise alone and ``Z_opt`` is redrawn every iteration,
+  as the official code does; above, ``Z_opt = 0``);
+- Adam (lr 5e-4, betas (0.5, 0.999)) for both, learning rate × 0.1 at 80 % of the iterations.
+
+What we do differently, without changing these equations (see ``site/docs/singan.md``):
+
+- the critic-step fakes are computed without an autograd graph (the critic sees them detached),
+  except the last one, which the first generator step reuses; the gradient penalty therefore no
+  longer back-propagates into the generator — whose gradients the official code discarded anyway
+  (``netG.zero_grad()`` before every generator step);
+- at scale 0 the ``d_steps`` critic fakes are identical (same noise, no coarser image), so one
+  forward pass computes them, with BatchNorm's running statistics updated as ``d_steps`` passes
+  would update them;
+- the ``d_steps`` coarser-scale samples of an iteration are drawn in one batch (the frozen
+  generators are in eval mode, so samples do not interact);
+- generator steps after the first recompute their fake with the current weights. The official
+  code reused the graph built before the previous generator update, which modern PyTorch rejects
+  and old PyTorch differentiated with mismatched weights; the recomputation leaves BatchNorm's
+  running statistics untouched, so they follow the official sequence of forward passes exactly;
+- the critic's weight gradients are not computed during generator steps (they were zeroed
+  before use); the three critic losses are back-propagated in one pass;
+- the gradient penalty's critic pass writes BatchNorm in elementary operations (same function,
+  same second derivative, a third cheaper to differentiate twice);
+- the between-scale resize runs on the device as two small matrix products; tensors are kept
+  channels-last (faster oneDNN convolutions on CPU); Adam is the fused kernel.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.singan.geometry import PyramidGeometry
+from models.singan.imaging import official_resize, to_signed
+from models.singan.networks import Discriminator, Generator, initialise, running_stats_momentum, set_trainable
+from models.singan.pyramid import Pyramid, gaussian_noise, pad
+from models.singan.settings import TrainingSettings
+
+MEMORY_FORMAT = torch.channels_last
+
+
+@dataclass
+class ScaleReport:
+    """What training one scale took."""
+
+    scale: int
+    shape: tuple[int, int]
+    width: int
+    iterations: int
+    seconds: float
+    noise_amp: float
+
+    @property
+    def seconds_per_iteration(self) -> float:
+        return self.seconds / max(self.iterations, 1)
+
+
+ProgressCallback = Callable[[ScaleReport], None]
+
+
+def reals_pyramid(image: np.ndarray, geometry: PyramidGeometry, *, device: torch.device) -> list[torch.Tensor]:
+    """The official ``creat_reals_pyramid``: the finest scale is the image resized by
+    ``scale1``; scale ``n`` is the finest one resized by ``r^(N−n)`` (each resize quantises to
+    uint8 levels first, as the official ``imresize`` does)."""
+    top = official_resize(to_signed(image), geometry.scale1)
+    reals = []
+    for n, shape in enumerate(geometry.shapes):
+        level = official_resize(top, geometry.downscale_to(n))
+        if level.shape[:2] != shape:
+            raise AssertionError(f"scale {n}: resized to {level.shape[:2]}, geometry says {shape}")
+        reals.append(to_tensor(level, device=device))
+    return reals
+
+
+def to_tensor(image: np.ndarray, *, device: torch.device) -> torch.Tensor:
+    """``(H, W, 3)`` float → ``(1, 3, H, W)`` float32 on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].to(device=device, dtype=torch.float32)
+
+
+def gradient_penalty(
+    critic: Discriminator, real: torch.Tensor, fake: torch.Tensor, *, weight: float, generator: torch.Generator
+) -> torch.Tensor:
+    """WGAN-GP: ``λ · mean over pixels of (‖∇ₓD(x̂)‖₂ − 1)²``, norm over channels, with
+    ``x̂ = a·real + (1 − a)·fake`` and one ``a ~ U(0, 1)`` for the whole image."""
+    a = torch.rand((), generator=generator, device=real.device)
+    mixed = (a * real + (1.0 - a) * fake).requires_grad_(True)
+    (grads,) = torch.autograd.grad(critic.forward_twice_differentiable(mixed).sum(), mixed, create_graph=True)
+    return weight * ((grads.norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+def _build(cls, settings: TrainingSettings, scale: int, device: torch.device):
+    nfc, min_nfc = settings.widths(scale)
+    net = cls(nfc, min_nfc, num_layer=settings.num_layer, kernel_size=settings.kernel_size)
+    return net.to(device=device, memory_format=MEMORY_FORMAT)
+
+
+def _fmt(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=MEMORY_FORMAT)
+
+
+def _adam(params, settings: TrainingSettings) -> torch.optim.Adam:
+    """Adam(lr, betas (beta1, 0.999)) as a single fused kernel (same update rule as the official
+    per-parameter loop)."""
+    return torch.optim.Adam(params, lr=settings.lr, betas=(settings.beta1, 0.999), fused=True)
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+@dataclass
+class _WarmStart:
+    generator: dict[str, torch.Tensor]
+    critic: dict[str, torch.Tensor]
+    widths: tuple[int, int]
+
+
+def train_scale(
+    pyramid: Pyramid,
+    *,
+    generator: torch.Generator,
+    warm: _WarmStart | None = None,
+    iterations: int | None = None,
+) -> tuple[Generator, Discriminator, torch.Tensor, float]:
+    """Train scale ``pyramid.trained_scales`` on top of the frozen coarser scales.
+
+    Returns the trained generator and critic, ``Z_opt`` (padded) and the noise amplitude.
+    ``iterations`` overrides the settings (used by the speed benchmark only).
+    """
+    settings = pyramid.settings
+    scale = pyramid.trained_scales
+    device = pyramid.device
+    padding = settings.padding
+    real = _fmt(pyramid.reals[scale])
+    shape = pyramid.geometry.shapes[scale]
+    coarsest = scale == 0
+
+    netG = _build(Generator, settings, scale, device)
+    netD = _build(Discriminator, settings, scale, device)
+    if warm is not None and warm.widths == settings.widths(scale):
+        netG.load_state_dict(warm.generator)
+        netD.load_state_dict(warm.critic)
+    else:
+        initialise(netG, generator)
+        initialise(netD, generator)
+    netG.train()
+    netD.train()
+    optimizerD = _adam(netD.parameters(), settings)
+    optimizerG = _adam(netG.parameters(), settings)
+
+    if coarsest:
+        rec_previous = _fmt(pad(pyramid.zeros(0), padding))
+        noise_amp = 1.0
+    else:
+        rec_input = pyramid.reconstruction_input(scale)
+        noise_amp = settings.noise_amp * float(torch.sqrt(F.mse_loss(real, rec_input)))
+        rec_previous = _fmt(pad(rec_input, padding))
+    z_opt = torch.zeros_like(rec_previous)
+    d_steps = settings.d_steps
+    if coarsest:
+        previous = _fmt(pad(pyramid.zeros(0, d_steps), padding))
+
+    def noise(batch: int = 1) -> torch.Tensor:
+        return gaussian_noise(shape, batch=batch, coarsest=coarsest, padding=padding, generator=generator, device=device)
+
+    total = settings.iterations if iterations is None else iterations
+    for iteration in range(total):
+        lr = settings.lr * settings.lr_factor(iteration)
+        _set_lr(optimizerD, lr)
+        _set_lr(optimizerG, lr)
+        if coarsest:
+            z_opt = _fmt(noise())
+            inputs = _fmt(noise().expand(d_steps, -1, -1, -1))
+        else:
+            base = noise()
+            previous = _fmt(pad(pyramid.random_input(scale, batch=d_steps, generator=generator), padding))
+            inputs = _fmt(noise_amp * base + previous)
+
+        last_fake, fakes = _critic_fakes(netG, inputs, previous, identical=coarsest)
+
+        set_trainable(netD, True)
+        for j in range(d_steps):
+            optimizerD.zero_grad(set_to_none=True)
+            loss = (
+                netD(fakes[j]).mean()
+                - netD(real).mean()
+                + gradient_penalty(netD, real, fakes[j], weight=settings.lambda_grad, generator=generator)
+            )
+            loss.backward()
+            optimizerD.step()
+
+        set_trainable(netD, False)
+        rec_noise = noise_amp * z_opt + rec_previous
+        for step in range(settings.g_steps):
+            optimizerG.zero_grad(set_to_none=True)
+            if step == 0:
+                fake = last_fake  # built with the current weights: the graph is exact
+            else:
+                with running_stats_momentum(netG, 0.0):
+                    fake = netG(inputs[-1:], previous[-1:])
+            loss = -netD(fake).mean()
+            if settings.alpha != 0:
+                loss = loss + settings.alpha * F.mse_loss(netG(rec_noise, rec_previous), real)
+            loss.backward()
+            optimizerG.step()
+    set_trainable(netD, True)
+    netD.eval()
+    return netG, netD, z_opt, noise_amp
+
+
+def _critic_fakes(
+    netG: Generator, inputs: torch.Tensor, previous: torch.Tensor, *, identical: bool
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The fakes of an iteration's critic steps, and the last one with its autograd graph.
+
+    One train-mode forward per critic step, as in the official loop, so that BatchNorm's running
+    statistics see the same sequence; only the last keeps a graph (the first generator step
+    back-propagates through it). At scale 0 every critic step has the same input, so one
+    forward serves all of them, with the running statistics updated as ``d_steps`` forwards
+    would update them.
+    """
+    steps = inputs.shape[0]
+    if identical:
+        momentum = 1.0 - (1.0 - _bn_momentum(netG)) ** steps
+        with running_stats_momentum(netG, momentum):
+            last = netG(inputs[:1], previous[:1])
+        return last, [last.detach()] * steps
+    with torch.no_grad():
+        early = [netG(inputs[j : j + 1], previous[j : j + 1]) for j in range(steps - 1)]
+    last = netG(inputs[-1:], previous[-1:])
+    return last, early + [last.detach()]
+
+
+def _bn_momentum(module: torch.nn.Module) -> float:
+    return next(m.momentum for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def train_pyramid(
+    image: np.ndarray,
+    geometry: PyramidGeometry,
+    settings: TrainingSettings,
+    *,
+    seed: int,
+    device: torch.device,
+    on_scale: ProgressCallback | None = None,
+) -> Pyramid:
+    """Train every scale of ``image`` (uint8 RGB ``(H, W, 3)``) and return the frozen pyramid."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    pyramid = Pyramid(settings=settings, geometry=geometry, reals=reals_pyramid(image, geometry, device=device))
+    warm: _WarmStart | None = None
+    for scale, shape in enumerate(geometry.shapes):
+        start = time.perf_counter()
+        netG, netD, z_opt, noise_amp = train_scale(pyramid, generator=generator, warm=warm)
+        warm = _WarmStart(netG.state_dict(), netD.state_dict(), settings.widths(scale))
+        pyramid.add_scale(netG, z_opt, noise_amp)
+        if on_scale is not None:
+            on_scale(ScaleReport(scale, shape, settings.widths(scale)[0], settings.iterations, time.perf_counter() - start, noise_amp))
+    return pyramid
+
+
+def reconstruction_psnr(pyramid: Pyramid) -> float:
+    """PSNR (dB, on ``[-1, 1]`` mapped to 0..255) of the finest reconstruction from ``Z_opt``
+    against the finest real image: how well the pyramid learnt the image."""
+    top = pyramid.trained_scales - 1
+    with torch.no_grad():
+        rec = pyramid.reconstruction_input(top)
+        out = pyramid.generators[top](
+            pyramid.noise_amps[top] * pyramid.z_opt[top] + pad(rec, pyramid.settings.padding),
+            pad(rec, pyramid.settings.padding),
+        )
+    mse = float(F.mse_loss(out.clamp(-1, 1), pyramid.reals[top])) * (255.0 / 2.0) ** 2
+    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)

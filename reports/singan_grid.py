@@ -1,0 +1,132 @@
+"""The SinGAN start-scale grid: the sharp photo, the blurred input, and one sample per start scale.
+
+:func:`singan_grid` is a pure function returning the labelled grid as a uint8 RGB array (for
+tests, galleries and the site); :func:`save_singan_grid` draws the same panels with matplotlib
+and writes a PNG for the report's start-scale page.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from metrics.imageio import as_rgb_uint8
+
+CAPTION_HEIGHT = 18
+GAP = 4
+BACKGROUND = 255
+TEXT = (20, 20, 20)
+
+
+def panel_labels(samples_by_scale: Mapping[int, np.ndarray], *, blur: str | None = None) -> list[str]:
+    """Captions in grid order: ``sharp``, ``blurred (<blur>)``, ``n = <scale>`` ascending."""
+    blurred = f"blurred ({blur})" if blur else "blurred"
+    return ["sharp", blurred] + [f"n = {n}" for n in sorted(samples_by_scale)]
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _caption(text: str, width: int, height: int) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    strip = Image.new("RGB", (width, height), (BACKGROUND,) * 3)
+    draw = ImageDraw.Draw(strip)
+    font = _font(height - 5)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    draw.text(((width - (right - left)) / 2 - left, (height - (bottom - top)) / 2 - top), text, fill=TEXT, font=font)
+    return np.asarray(strip)
+
+
+def _fit(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``image`` at ``shape`` (MATLAB bicubic when the sizes differ)."""
+    if image.shape[:2] == shape:
+        return image
+    from metrics.matlab import imresize
+
+    return imresize(image, output_shape=shape)
+
+
+def singan_grid(
+    sharp: np.ndarray,
+    blurred: np.ndarray,
+    samples_by_scale: Mapping[int, np.ndarray],
+    *,
+    title: str | None = None,
+    blur: str | None = None,
+    columns: int | None = None,
+) -> np.ndarray:
+    """A labelled grid: sharp, blurred, then one sample per start scale (ascending ``n``).
+
+    All panels are shown at the sharp photo's size (others are resized, MATLAB bicubic), each
+    under a caption strip; panels fill rows of ``columns`` (default: all in one row), separated by
+    a white gap; an optional ``title`` strip spans the top. Returns uint8 RGB ``(H, W, 3)``.
+    """
+    sharp = as_rgb_uint8(sharp, name="sharp")
+    shape = sharp.shape[:2]
+    panels = [sharp, as_rgb_uint8(blurred, name="blurred")]
+    panels += [as_rgb_uint8(samples_by_scale[n], name=f"sample n={n}") for n in sorted(samples_by_scale)]
+    panels = [_fit(p, shape) for p in panels]
+    labels = panel_labels(samples_by_scale, blur=blur)
+    columns = len(panels) if columns is None else max(1, min(columns, len(panels)))
+    rows = -(-len(panels) // columns)
+    tile_h, tile_w = shape[0] + CAPTION_HEIGHT, shape[1]
+    width = columns * tile_w + (columns + 1) * GAP
+    title_h = CAPTION_HEIGHT + GAP if title else 0
+    height = title_h + rows * tile_h + (rows + 1) * GAP
+    grid = np.full((height, width, 3), BACKGROUND, dtype=np.uint8)
+    if title:
+        grid[GAP : GAP + CAPTION_HEIGHT, :] = _caption(title, width, CAPTION_HEIGHT)
+    for i, (panel, label) in enumerate(zip(panels, labels)):
+        r, c = divmod(i, columns)
+        y = title_h + GAP + r * (tile_h + GAP)
+        x = GAP + c * (tile_w + GAP)
+        grid[y : y + CAPTION_HEIGHT, x : x + tile_w] = _caption(label, tile_w, CAPTION_HEIGHT)
+        grid[y + CAPTION_HEIGHT : y + tile_h, x : x + tile_w] = panel
+    return grid
+
+
+def save_singan_grid(
+    path: str | Path,
+    sharp: np.ndarray,
+    blurred: np.ndarray,
+    samples_by_scale: Mapping[int, np.ndarray],
+    *,
+    title: str | None = None,
+    blur: str | None = None,
+    columns: int | None = None,
+    dpi: int = 100,
+) -> Path:
+    """Draw the grid with matplotlib (one axis per panel, captions as axis titles) and save a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    sharp = as_rgb_uint8(sharp, name="sharp")
+    panels = [sharp, as_rgb_uint8(blurred, name="blurred")] + [as_rgb_uint8(samples_by_scale[n]) for n in sorted(samples_by_scale)]
+    labels = panel_labels(samples_by_scale, blur=blur)
+    columns = len(panels) if columns is None else max(1, min(columns, len(panels)))
+    rows = -(-len(panels) // columns)
+    h, w = sharp.shape[:2]
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * w / dpi * 1.05, rows * (h / dpi + 0.35) + (0.4 if title else 0)), dpi=dpi, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, panel, label in zip(axes.flat, panels, labels):
+        ax.imshow(panel, interpolation="nearest")
+        ax.set_title(label, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return path
