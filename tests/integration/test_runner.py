@@ -60,7 +60,9 @@ def test_default_spec_fills_the_database_exactly_as_planned(tmp_path):
         outputs = store.con.execute("SELECT output_path, output_sha256 FROM cases").fetchall()
         run_row = store.table("runs").to_pylist()[0]
     assert n_cases == n_ok == len(plan.cases)
-    assert pairs == (len(plan.cases) * 3, len(plan.cases) * 3)  # one score per (case, metric)
+    n_metrics = len(loaded.spec.metrics)
+    assert n_metrics == 6
+    assert pairs == (len(plan.cases) * n_metrics, len(plan.cases) * n_metrics)  # one score per (case, metric)
     assert all(Path(p).is_file() for p, _ in outputs)
     assert run_row["status"] == "ok" and run_row["spec_sha256"] == loaded.sha256 and run_row["n_planned"] == len(plan.cases)
     assert '"numpy"' in run_row["versions"] and '"cores"' in run_row["machine"]

@@ -32,7 +32,7 @@ def test_image(shape: tuple[int, int] = IMAGE_SHAPE) -> np.ndarray:
     return imresize(data.astronaut(), output_shape=shape)
 
 
-def measure(*, iterations: int, repeats: int, warmup: int = 2, device: str = "cpu") -> list[dict]:
+def measure(*, iterations: int, repeats: int, warmup: int = 2, device: str = "cpu", only: set[int] | None = None) -> list[dict]:
     import torch
 
     from models.singan.geometry import pyramid_geometry
@@ -47,6 +47,10 @@ def measure(*, iterations: int, repeats: int, warmup: int = 2, device: str = "cp
     rng.manual_seed(0)
     rows = []
     for scale, shape in enumerate(geometry.shapes):
+        if only is not None and scale not in only:
+            netG, _, z_opt, amp = train_scale(pyramid, generator=rng, iterations=1)
+            pyramid.add_scale(netG, z_opt, amp)
+            continue
         train_scale(pyramid, generator=rng, iterations=warmup)
         best = float("inf")
         for _ in range(repeats):
@@ -77,12 +81,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--scales", default=None, help="comma-separated scales to time (default: all)")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
     load = os.getloadavg()
-    rows = measure(iterations=args.iterations, repeats=args.repeats, device=args.device)
+    only = {int(x) for x in args.scales.split(",")} if args.scales else None
+    rows = measure(iterations=args.iterations, repeats=args.repeats, device=args.device, only=only)
     print(table(rows))
     print(f"\nload average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; torch threads {args.threads}")
 
