@@ -64,6 +64,7 @@ def case_id_for(item: Item, variant: Variant, seed: int, sample: int, input_sha2
         "method": variant.name,
         "label": variant.label,
         "code_version": variant.code_version,
+        "weights": dict(variant.weights),
         "seed": seed,
         "sample": sample,
     }
@@ -76,6 +77,8 @@ def _applies(variant: Variant, item: Item) -> bool:
     if variant.datasets and item.dataset not in variant.datasets:
         return False
     if variant.inputs and item.blur is not None and item.blur not in variant.inputs:
+        return False
+    if item.task == "sr" and variant.sr_scales is not None and item.scale not in variant.sr_scales:
         return False
     return True
 

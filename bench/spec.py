@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from metrics.errors import RestoreBenchError, UnknownNameError
+from metrics.weights import fingerprint as weights_fingerprint
 
 HARNESS_KEYS = ("name", "label", "samples", "inputs", "datasets")
 
@@ -118,12 +119,14 @@ class Variant:
     datasets: tuple[str, ...] | None
     code_version: str
     tasks: frozenset[str]
-    weights: tuple[str, ...] = ()
+    weights: tuple[tuple[str, str | None], ...] = ()  # (catalogue key, sha256 of the file or None: missing)
     summary: str = ""
+    sr_scales: frozenset[int] | None = None  # None: any factor
 
     @property
     def variant_id(self) -> str:
-        return hashlib.sha256(f"{self.name}|{self.label}|{self.code_version}".encode()).hexdigest()[:16]
+        weights = ",".join(f"{k}={v}" for k, v in self.weights)
+        return hashlib.sha256(f"{self.name}|{self.label}|{self.code_version}|{weights}".encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -280,7 +283,8 @@ def _expand_methods(spec: Spec, problem, problems: list[str]) -> list[Variant]:
                     datasets=tuple(method_spec.datasets) if method_spec.datasets else None,
                     code_version=method.code_version,
                     tasks=cls.tasks,
-                    weights=cls.weights,
+                    weights=tuple(weights_fingerprint(method.weight_keys()).items()),
+                    sr_scales=method.sr_scales(),
                     summary=cls.summary or (cls.__doc__ or "").strip().split("\n")[0],
                 )
             )
@@ -326,7 +330,7 @@ def variant_record(variant: Variant) -> dict[str, Any]:
         "label": variant.label,
         "params": variant.params,
         "code_version": variant.code_version,
-        "weights": list(variant.weights),
+        "weights": dict(variant.weights),
         "summary": variant.summary,
     }
 

@@ -134,16 +134,25 @@ TABLES: dict[str, dict[str, str]] = {
 PRIMARY_KEYS = {"scores": ("case_id", "metric"), "artifacts": ("case_id", "kind")}
 JSON_COLUMNS = {t: [c for c, typ in cols.items() if typ == "JSON"] for t, cols in TABLES.items()}
 
+# A label names one leaderboard row. When a label is run again with other code, parameters or
+# weights, its cases get new ids (see bench/plan.py); the old ones stay in `cases` as history and
+# `current_cases` keeps, per (item, label, seed, sample), the most recently finished one, so
+# that results of different versions are never averaged together.
 RESULTS_VIEW = """
+CREATE OR REPLACE VIEW current_cases AS
+SELECT c.*, COALESCE(m.label, c.method) AS label
+FROM cases c LEFT JOIN methods m ON m.variant_id = c.variant_id
+QUALIFY row_number() OVER (
+    PARTITION BY c.dataset, c.domain, c.group_name, c.item, c.blur, c.scale, COALESCE(m.label, c.method), c.seed, c.sample
+    ORDER BY c.finished_at DESC NULLS LAST, c.case_id) = 1;
 CREATE OR REPLACE VIEW results AS
 SELECT s.case_id, c.run_id, c.origin, c.dataset, c.task, c.domain, c.group_name, c.item, c.blur,
-       c.scale, c.method, c.variant_id, COALESCE(m.label, c.method) AS label, c.seed, c.sample,
+       c.scale, c.method, c.variant_id, c.label, c.seed, c.sample,
        s.metric, s.value, s.status, s.error, s.seconds, k.higher_is_better, k.kind AS metric_kind,
        c.output_path, c.status AS case_status
 FROM scores s
-JOIN cases c USING (case_id)
-LEFT JOIN methods m ON m.variant_id = c.variant_id
-LEFT JOIN metrics k ON k.name = s.metric
+JOIN current_cases c USING (case_id)
+LEFT JOIN metrics k ON k.name = s.metric;
 """
 
 

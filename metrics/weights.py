@@ -190,6 +190,13 @@ def resolve(key: str) -> Path:
     return path
 
 
+def fingerprint(keys: Iterable[str]) -> dict[str, str | None]:
+    """``{key: sha256 of the file found for it, or None when missing}`` — what a run used, recorded
+    so that results of a replaced or newly added checkpoint are never mixed with older ones."""
+    found = {key: locate(key) for key in keys}
+    return {key: (sha256_file(path) if path is not None else None) for key, path in found.items()}
+
+
 def status(key: str) -> dict[str, Any]:
     """``{"status": "present"|"missing"|"hash mismatch", "path": ..., "detail": ...}``."""
     wf = CATALOGUE[key]

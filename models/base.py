@@ -85,6 +85,16 @@ class Method:
     def restore(self, image: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def sr_scales(self) -> frozenset[int] | None:
+        """SR factors this configuration can produce (None: any). Items of other factors are not
+        planned for it: a ×2-only network has no result on a ×4 set, rather than a failure."""
+        return None
+
+    def weight_keys(self) -> tuple[str, ...]:
+        """Catalogue keys of the checkpoints this configuration may load; their contents are part
+        of its results' identity (a replaced checkpoint means new cases, not reused ones)."""
+        return self.weights
+
     # ------------------------------------------------------------------------------------------
     @property
     def ctx(self) -> RestoreContext:

@@ -142,10 +142,10 @@ GROUP BY ALL ORDER BY ALL
 CASES_SQL = """
 SELECT c.case_id, c.run_id, c.origin, c.dataset, COALESCE(c.task, '{no_task}') AS task, c.domain,
        COALESCE(c.group_name, c.dataset) AS group_name, c.item, c.blur, c.method, c.variant_id,
-       COALESCE(m.label, c.method) AS label, c.seed, c.sample, c.status, c.error,
+       c.label, c.seed, c.sample, c.status, c.error,
        c.seconds_load, c.seconds_prepare, c.seconds_restore, c.seconds_save, c.seconds_total,
        c.peak_rss_mb, c.input_path, c.reference_path, c.output_path
-FROM cases c LEFT JOIN methods m ON m.variant_id = c.variant_id
+FROM current_cases c
 """
 
 
@@ -312,7 +312,7 @@ def arrow(direction: bool | None) -> str:
     return {True: " ↑", False: " ↓"}.get(direction, "")
 
 
-def stat_cell(row: Mapping[str, Any] | None, *, best: bool = False, mark: str = "", note: int | None = None,
+def stat_cell(row: Mapping[str, Any] | None, *, best: bool = False, mark: str = "", note: Sequence[int] = (),
               n_expected: int | None = None, digits: int = 3) -> Markup:
     """The mean (bold when best) with its significance mark and note number, and below it in
     small type the CI ``[low, high]``, ``(n=…)`` when the count differs from the row's, and
@@ -332,8 +332,8 @@ def stat_cell(row: Mapping[str, Any] | None, *, best: bool = False, mark: str = 
         if row["n_inf"] and math.isfinite(row["mean"]):
             parts.append(f"+{row['n_inf']}×∞")
         details = Markup(f"<br><small>{md.escape(' '.join(parts))}</small>") if parts else Markup("")
-    if note is not None:
-        text += Markup(f"<sup>[{note}]</sup>")
+    if note:
+        text += Markup(f"<sup>[{','.join(str(n) for n in note)}]</sup>")
     return text + details
 
 
@@ -352,12 +352,25 @@ class Notes:
         return Markup("\n".join(f"{i}. {md.escape(t)}" for i, t in enumerate(self.items, start=1)))
 
 
-def problem_text(problems: pd.DataFrame) -> str:
+def problem_text(problems: pd.DataFrame, *, counts: bool = True) -> str:
     """One line per (status, message): ``unavailable ×20: weights file nima.pth missing …``."""
     parts = []
     for (status, error), frame in problems.groupby(["status", "error"], sort=True):
-        parts.append(f"{status} ×{int(frame['n'].sum())}" + (f": {error}" if error else ""))
+        parts.append(status + (f" ×{int(frame['n'].sum())}" if counts else "") + (f": {error}" if error else ""))
     return "; ".join(parts)
+
+
+def cell_notes(notes: "Notes", problems: pd.DataFrame, *, label: str, metric: str) -> list[int]:
+    """Note numbers for one cell's missing scores. A case that did not run (``case_*``: method
+    failed or its weights are missing) is one note per method, a metric that could not score
+    is one note per metric — not one per cell, which would repeat each message many times."""
+    case_level = problems["status"].astype(str).str.startswith("case_")
+    numbers = []
+    if case_level.any():
+        numbers.append(notes.add(f"{label}: {problem_text(problems[case_level])}"))
+    if (~case_level).any():
+        numbers.append(notes.add(f"{metric}: {problem_text(problems[~case_level], counts=False)}"))
+    return numbers
 
 
 def leaderboard_table(
@@ -392,7 +405,7 @@ def leaderboard_table(
         for metric in metrics:
             stats = cells.get((variant, metric))
             missing = problems[(problems["variant_id"] == variant) & (problems["metric"] == metric)]
-            note = notes.add(f"{metric}, {ctx.data.label_of(variant)}: {problem_text(missing)}") if len(missing) else None
+            note = cell_notes(notes, missing, label=ctx.data.label_of(variant), metric=metric)
             row.append(stat_cell(stats, best=bool(stats and stats["rank"] == 1), mark=marks.get((variant, metric), ""),
                                  note=note, n_expected=n_row))
         rows.append(row)

@@ -13,7 +13,7 @@ SELECT dataset, label, metric, any_value(higher_is_better) AS higher_is_better,
        count(*) AS n,
        count(*) FILTER (WHERE status = 'ok') AS n_ok,
        avg(value) FILTER (WHERE status = 'ok') AS mean,
-       any_value(error) FILTER (WHERE status IN ('unavailable', 'case_unavailable')) AS unavailable
+       list(DISTINCT error ORDER BY error) FILTER (WHERE status IN ('unavailable', 'case_unavailable')) AS unavailable
 FROM results
 WHERE status <> 'not_applicable'
 GROUP BY dataset, label, metric
@@ -62,12 +62,14 @@ def render(rows: list[dict[str, Any]], *, bold: bool) -> str:
             for m in metric_names:
                 c = cell.get((label, m))
                 text = _fmt(c["mean"] if c else None)
-                if c and c["mean"] is None and c["unavailable"]:
-                    if c["unavailable"] not in notes:
-                        notes.append(c["unavailable"])
-                    text = f"—[{notes.index(c['unavailable']) + 1}]"
-                elif c and c["mean"] is not None and m in best and c["mean"] == best[m]:
+                missing = [note for note in (c["unavailable"] or []) if note] if c else []
+                if c and c["mean"] is not None and m in best and c["mean"] == best[m]:
                     text = f"\033[1m{text}\033[0m" if bold else f"{text}*"
+                if missing:  # all or some of the cell's cases lack weights: say which files
+                    for note in missing:
+                        if note not in notes:
+                            notes.append(note)
+                    text += "[" + ",".join(str(notes.index(note) + 1) for note in missing) + "]"
                 line.append(text)
             table.append(line)
         widths = [max(len(_visible(row[i])) for row in table) for i in range(len(header))]
@@ -108,8 +110,7 @@ def handle(args: argparse.Namespace) -> int:
         print(render(rows, bold=sys.stdout.isatty()))
         if args.failures:
             failures = store.query(
-                "SELECT c.dataset, c.item, COALESCE(m.label, c.method) AS label, c.status, c.error FROM cases c "
-                "LEFT JOIN methods m USING (variant_id) WHERE c.status <> 'ok' ORDER BY 1, 3, 2"
+                "SELECT dataset, item, label, status, error FROM current_cases WHERE status <> 'ok' ORDER BY 1, 3, 2"
             ).to_pylist()
             print(f"\n{len(failures)} case(s) did not succeed")
             for f in failures:

@@ -36,6 +36,9 @@ def handle(args: argparse.Namespace) -> int:
         f"run {summary.run_id}: {summary.planned} cases planned, {summary.skipped} already stored, "
         f"{summary.executed} executed, {summary.rescored} rescored ({counts}) in {summary.seconds:.1f} s → {args.db}"
     )
-    if summary.failed:
-        print(f"{summary.failed} case(s) did not succeed; see `restorebench leaderboard --db {args.db} --failures`", file=sys.stderr)
+    unavailable = summary.status_counts.get("unavailable", 0)
+    if unavailable:
+        print(f"{unavailable} case(s) need checkpoint files that are not installed; see `restorebench weights list`", file=sys.stderr)
+    if summary.failed > unavailable:
+        print(f"{summary.failed - unavailable} case(s) failed; see `restorebench leaderboard --db {args.db} --failures`", file=sys.stderr)
     return 0

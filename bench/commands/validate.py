@@ -19,6 +19,9 @@ def handle(args: argparse.Namespace) -> int:
     print(f"{args.spec}: valid — {len(loaded.spec.datasets)} dataset(s), {len(loaded.variants)} method variant(s), {len(loaded.spec.metrics)} metric(s)")
     for variant in loaded.variants:
         print(f"  method {variant.label}: {variant.params} ×{variant.samples} sample(s), code {variant.code_version}")
+        missing = [key for key, sha256 in variant.weights if sha256 is None]
+        if missing:
+            print(f"    weights missing (its cases will be recorded as unavailable): {', '.join(missing)}")
     if args.plan:
         from bench.plan import make_plan
 

@@ -114,6 +114,9 @@ class BlindSRMethod(Method):
         if context.scale != 2:
             raise RestoreBenchError(f"blindsr: the published networks are ×2 only, this item needs ×{context.scale}")
 
+    def sr_scales(self) -> frozenset[int]:
+        return frozenset({2})
+
     def _search(self) -> tuple[int, int, int]:
         p = self.params
         ds, dt, do = PROFILES[p.profile]

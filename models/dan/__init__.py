@@ -118,6 +118,14 @@ class DANMethod(Method):
         super().prepare(context)
         self._variant()  # fail early on a scale without a checkpoint
 
+    def sr_scales(self) -> frozenset[int]:
+        p = self.params
+        published = {s for v, s, setting in VARIANTS if v == p.version and setting == p.setting}
+        return frozenset({p.scale} & published if p.scale else published)
+
+    def weight_keys(self) -> tuple[str, ...]:
+        return tuple(weights_key(self.params.version, s, self.params.setting) for s in sorted(self.sr_scales()))
+
     @property
     def weights_key(self) -> str:
         """The catalogue key of the checkpoint these parameters need."""

@@ -46,7 +46,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from metrics.device import select_device
-from metrics.errors import RestoreBenchError
+from metrics.errors import InvalidImageError, RestoreBenchError
 from metrics.weights import CATALOGUE, WeightFile, declare
 from models.base import Method, register
 
@@ -171,6 +171,12 @@ class MoESRMethod(Method):
         super().prepare(context)
         self._scale()
 
+    def sr_scales(self) -> frozenset[int]:
+        return frozenset({self.params.scale} if self.params.scale else SCALES)
+
+    def weight_keys(self) -> tuple[str, ...]:
+        return tuple(weights_key(s, part) for s in sorted(self.sr_scales()) for part in FILES)
+
     @property
     def iterations(self) -> int:
         p = self.params
@@ -186,17 +192,17 @@ class MoESRMethod(Method):
 
         scale = self._scale()
         p = self.params
+        device = select_device(self.ctx.device)
+        with _LOCK:  # first: missing weights are reported as such, whatever the input
+            experts = _experts(scale)
+            ise = _small_network(scale, "ise", str(device))
+            ken = _small_network(scale, "ken", str(device))
         if min(image.shape[:2]) * scale < N.ISE_FIELD:
-            raise RestoreBenchError(
+            raise InvalidImageError(
                 f"moesr: ISE needs an upscaled image of at least {N.ISE_FIELD} pixels a side; "
                 f"{image.shape[1]}×{image.shape[0]} at ×{scale} is too small"
             )
         crop = self._crop(image, scale)
-        device = select_device(self.ctx.device)
-        with _LOCK:
-            experts = _experts(scale)
-            ise = _small_network(scale, "ise", str(device))
-            ken = _small_network(scale, "ken", str(device))
         passes = 1 if scale == 2 else 2
         nets = [N.Expert().to(device).eval().requires_grad_(False) for _ in range(passes)]
 
@@ -263,7 +269,7 @@ class MoESRMethod(Method):
             side -= 20
         crop = min(128, side // 32 * 32)
         if crop < 64:
-            raise RestoreBenchError(
+            raise InvalidImageError(
                 f"moesr: fine-tuning needs an input of at least 64×64 pixels, got {w}×{h} "
                 "(or set iterations: 0 to use the chosen expert without fine-tuning)"
             )

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 
 import models  # noqa: E402
 from metrics import weights  # noqa: E402
-from metrics.errors import RestoreBenchError, WeightsUnavailableError  # noqa: E402
+from metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError  # noqa: E402
 from models import moesr  # noqa: E402
 from models.moesr import finetune as FT  # noqa: E402
 from models.moesr import network as N  # noqa: E402
@@ -199,7 +199,8 @@ def test_missing_weights_and_bad_files(isolated):
     assert "moesr/x4/SR_networks_ensemble.pt" in str(info.value) and moesr.URL in str(info.value)
     with pytest.raises(RestoreBenchError, match="×2 and ×4 only"):
         models.get("moesr").prepare(models.RestoreContext(task="sr", scale=3))
-    with pytest.raises(RestoreBenchError, match="at least 64×64"):
+    save_official(isolated, 4)  # with its weights present, a too small input is the problem
+    with pytest.raises(InvalidImageError, match="at least 64×64"):
         method.restore(np.zeros((40, 40, 3), np.uint8))
     target = isolated / "moesr" / "x2"
     target.mkdir(parents=True)
