@@ -142,14 +142,19 @@ def _psf(case: Case) -> np.ndarray | None:
     return psf / psf.sum()
 
 
-def _score(task: Task, output: np.ndarray, reference: np.ndarray | None, names: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+def _score(
+    task: Task, output: np.ndarray, reference: np.ndarray | None, names: tuple[str, ...] | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Score rows of ``output``, and how it was registered to the reference (None: not at all)."""
     rows = []
     aligned_reference = reference
     aligned_output = output
+    alignment = None
     if reference is not None and task.case.item.align != "none":
         from metrics.registration import register_to
 
-        aligned_output, _shift = register_to(output, reference, method=task.case.item.align)
+        aligned_output, (dy, dx) = register_to(output, reference, method=task.case.item.align)
+        alignment = f"{task.case.item.align} dy={dy:+.2f} dx={dx:+.2f}"
     for spec in task.metrics:
         if names is not None and spec.name not in names:
             continue
@@ -171,7 +176,7 @@ def _score(task: Task, output: np.ndarray, reference: np.ndarray | None, names: 
             row.update(status="failed", error=describe_exception(exc))
         row["seconds"] = time.perf_counter() - start
         rows.append(row)
-    return rows
+    return rows, alignment
 
 
 def case_row(task: Task) -> dict[str, Any]:
@@ -280,7 +285,8 @@ def execute(task: Task) -> dict[str, list[dict[str, Any]]]:
         row.update(status=status, error=message)
         row.update(timings, seconds_total=time.perf_counter() - start, peak_rss_mb=peak_memory_mb(), finished_at=_now())
         return {"cases": [row], "scores": placeholder_scores(task, f"case_{status}", row["error"]), "artifacts": []}
-    scores = _score(task, output, reference)
+    scores, alignment = _score(task, output, reference)
+    row["alignment"] = alignment
     row.update(timings, seconds_total=time.perf_counter() - start, peak_rss_mb=peak_memory_mb(), finished_at=_now())
     return {"cases": [row], "scores": scores, "artifacts": artifacts}
 
@@ -296,7 +302,7 @@ def _rescore(task: Task) -> dict[str, list[dict[str, Any]]]:
             {"case_id": task.case.case_id, "metric": m, "value": None, "status": "failed", "error": str(exc), "seconds": 0.0, "run_id": task.run_id}
             for m in task.score_only
         ], "artifacts": []}
-    return {"cases": [], "scores": _score(task, output, reference, task.score_only), "artifacts": []}
+    return {"cases": [], "scores": _score(task, output, reference, task.score_only)[0], "artifacts": []}
 
 
 class _BadOutput(RestoreBenchError):

@@ -111,6 +111,7 @@ TABLES: dict[str, dict[str, str]] = {
         "width": "INTEGER",
         "height": "INTEGER",
         "finished_at": "TIMESTAMP",
+        "alignment": "VARCHAR",  # registration before full-reference metrics: "phase dy=… dx=…" or NULL
     },
     "scores": {
         "case_id": "VARCHAR",
@@ -222,8 +223,11 @@ class Store:
         self.con.close()
 
     def _migrate(self) -> None:
-        for table in TABLES:
+        for table, columns in TABLES.items():
             self.con.execute(_ddl(table))
+            for column, sql_type in columns.items():  # columns added since the file was created
+                sql_type = sql_type.replace(" PRIMARY KEY", "")
+                self.con.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{column}" {sql_type}')
         self.con.execute(RESULTS_VIEW)
         version = self._one("SELECT value FROM meta WHERE key = 'schema_version'")
         if version is None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
 import json
 import math
 import os
@@ -28,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -817,12 +815,9 @@ def build_start_scale(ctx: SiteContext, work_images: Callable[[str], Path | None
 
 
 def singan_grids(ctx: SiteContext, params: Mapping[str, Any], resolve: Callable[[str], Path | None], *, limit: int = 3) -> list[dict[str, Any]]:
-    """Grids of sharp, blurred and generated images per start scale, drawn by
-    ``reports.singan_grid.singan_grid`` when that module exists (first ``limit`` images)."""
-    try:
-        module = importlib.import_module("reports.singan_grid")
-    except ImportError:
-        return []
+    """Grids of the sharp photo, the blurred input and one sample per start scale (first
+    ``limit`` images), drawn by :func:`reports.singan_grid.singan_grid`."""
+    from reports import singan_grid as module
     scale_of = {v: p["gen_start_scale"] for v, p in params.items() if isinstance(p, Mapping) and p.get("gen_start_scale") is not None}
     cases = ctx.data.cases[ctx.data.cases["variant_id"].isin(list(scale_of)) & (ctx.data.cases["status"] == "ok")]
     grids = []
@@ -837,10 +832,13 @@ def singan_grids(ctx: SiteContext, params: Mapping[str, Any], resolve: Callable[
                     raise FileNotFoundError(f"image file {path} not found")
                 return np.asarray(Image.open(resolved).convert("RGB"))
 
-            samples: dict[int, list[np.ndarray]] = defaultdict(list)
-            for r in frame.sort_values(["variant_id", "seed", "sample"]).to_dict("records"):
-                samples[int(scale_of[r["variant_id"]])].append(load(r["output_path"]))
-            grid = module.singan_grid(load(first["reference_path"]), load(first["input_path"]), dict(sorted(samples.items())))
+            samples: dict[int, np.ndarray] = {}  # the first sample of each start scale
+            for r in frame.sort_values(["seed", "sample", "variant_id"]).to_dict("records"):
+                scale = int(scale_of[r["variant_id"]])
+                if scale not in samples:
+                    samples[scale] = load(r["output_path"])
+            grid = module.singan_grid(load(first["reference_path"]), load(first["input_path"]), dict(sorted(samples.items())),
+                                      blur=str(group))
             buffer = _png_bytes(np.asarray(grid))
             path = ctx.write_asset(f"plots/singan-grid-{slug(f'{method}|{group}|{item}')}.png", buffer)
             grids.append({"method": method, "group": group, "item": item, "image": path, "error": None})

@@ -37,3 +37,16 @@ def write_spec(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def weights_dir(tmp_path, monkeypatch) -> Path:
+    """An empty weights folder searched first, and a missing user folder: a test never sees the
+    checkpoints installed on the machine it runs on."""
+    from metrics import weights
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    monkeypatch.setenv(weights.ENV_VAR, str(folder))
+    monkeypatch.setattr(weights, "DEFAULT_DIR", tmp_path / "default")
+    return folder

@@ -103,7 +103,7 @@ class TrainingSettings:
 PAPER = TrainingSettings()
 """The official defaults: 250 px, factor 0.75 (10 scales on a 256×256 image), 2000 iterations."""
 
-FAST = TrainingSettings(max_size=64, iterations=300, nfc=16, min_nfc=16)
+FAST = TrainingSettings(max_size=64, iterations=240, nfc=16, min_nfc=16)
 """CPU profile: ≤ 3 minutes of training per 256-px image on 2 cores (trade-off measured in
 ``site/docs/singan.md``)."""
 

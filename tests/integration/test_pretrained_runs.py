@@ -21,14 +21,10 @@ from models import dan  # noqa: E402
 from models.dan.network import CONFIGS, DAN  # noqa: E402
 
 
-@pytest.fixture
-def weights_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    monkeypatch.setenv(weights.ENV_VAR, str(folder))
-    monkeypatch.setattr(weights, "DEFAULT_DIR", tmp_path / "default")
+@pytest.fixture(autouse=True)
+def fresh_networks():
     dan._network.cache_clear()
-    yield folder
+    yield
     dan._network.cache_clear()
 
 

@@ -15,7 +15,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import models  # noqa: E402
-from metrics import weights  # noqa: E402
 from metrics.errors import RestoreBenchError, WeightsUnavailableError  # noqa: E402
 from models import blindsr  # noqa: E402
 from models.blindsr import network as N  # noqa: E402
@@ -33,13 +32,9 @@ def one_thread():
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    monkeypatch.setenv(weights.ENV_VAR, str(folder))
-    monkeypatch.setattr(weights, "DEFAULT_DIR", tmp_path / "default")
+def isolated(weights_dir):
     blindsr._networks.cache_clear()
-    yield folder
+    yield weights_dir
     blindsr._networks.cache_clear()
 
 

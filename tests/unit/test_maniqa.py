@@ -38,13 +38,9 @@ def one_thread():
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    monkeypatch.setenv(weights.ENV_VAR, str(folder))
-    monkeypatch.setattr(weights, "DEFAULT_DIR", tmp_path / "default")
+def isolated(weights_dir):
     maniqa.load_network.cache_clear()
-    yield folder
+    yield weights_dir
     maniqa.load_network.cache_clear()
 
 

@@ -35,14 +35,10 @@ def one_thread():
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    monkeypatch.setenv(weights.ENV_VAR, str(folder))
-    monkeypatch.setattr(weights, "DEFAULT_DIR", tmp_path / "default")
+def isolated(weights_dir):
     moesr._experts.cache_clear()
     moesr._small_network.cache_clear()
-    yield folder
+    yield weights_dir
     moesr._experts.cache_clear()
     moesr._small_network.cache_clear()
 

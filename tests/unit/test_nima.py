@@ -30,14 +30,10 @@ KEY = nima.WEIGHT_FILES["inception_resnet_v2"].key
 
 
 @pytest.fixture(autouse=True)
-def isolated_weights(tmp_path, monkeypatch):
+def isolated_weights(weights_dir):
     """Search only a temporary folder (never the user's real weights)."""
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    monkeypatch.setenv(weights.ENV_VAR, str(folder))
-    monkeypatch.setattr(weights, "DEFAULT_DIR", tmp_path / "default-weights")
     nima._load.cache_clear()
-    yield folder
+    yield weights_dir
     nima._load.cache_clear()
 
 

@@ -232,28 +232,32 @@ def test_svg_plots_are_deterministic_and_undated():
     assert plots.start_scale_svg(curve, metric="nima") == plots.start_scale_svg(curve, metric="nima")
 
 
-def test_singan_grid_is_drawn_when_the_module_exists(built, monkeypatch, tmp_path):
+def test_singan_grid_shows_one_sample_per_start_scale(built, monkeypatch, tmp_path):
     import json
-    import sys
-    import types
 
+    from PIL import Image
+
+    import reports.singan_grid as real
     from reports.site import SiteContext, _resolver, load_site_data, singan_grids
 
     calls = []
+    draw = real.singan_grid
 
-    def fake_grid(sharp, blurred, samples_by_scale):
-        calls.append((sharp.shape, blurred.shape, {k: len(v) for k, v in samples_by_scale.items()}))
+    def recording_grid(sharp, blurred, samples_by_scale, **options):
+        calls.append((sharp.shape, blurred.shape, {n: s.shape for n, s in samples_by_scale.items()}, options))
         if len(calls) == 2:
             raise ValueError("broken grid")
-        return np.zeros((10, 20, 3), np.uint8)
+        return draw(sharp, blurred, samples_by_scale, **options)
 
-    module = types.ModuleType("reports.singan_grid")
-    module.singan_grid = fake_grid
-    monkeypatch.setitem(sys.modules, "reports.singan_grid", module)
+    monkeypatch.setattr(real, "singan_grid", recording_grid)
     data = load_site_data(built["db"])
     ctx = SiteContext(data=data, options=FAST, docs_dir=tmp_path, env=make_environment())
     params = {r["variant_id"]: json.loads(r["params"]) if r["params"] else {} for r in data.methods.to_dict("records")}
     grids = singan_grids(ctx, params, _resolver(built["db"]))
-    assert calls[0] == ((48, 64, 3), (48, 64, 3), {1: 2, 2: 2, 3: 2})  # 3 start scales × 2 samples
-    assert (tmp_path / grids[0]["image"]).exists() and grids[0]["error"] is None
+    # one image per start scale (the sample data has 3 start scales × 2 samples), blur named
+    assert calls[0][:3] == ((48, 64, 3), (48, 64, 3), {1: (48, 64, 3), 2: (48, 64, 3), 3: (48, 64, 3)})
+    assert calls[0][3]["blur"] in {"motion", "defocus"}
+    assert grids[0]["error"] is None
+    drawn = np.asarray(Image.open(tmp_path / grids[0]["image"]))
+    assert drawn.shape[1] == 5 * 64 + 6 * real.GAP  # sharp, blurred, n = 1, 2, 3 side by side
     assert grids[1]["image"] is None and "broken grid" in grids[1]["error"]  # shown on the page, not a crash
