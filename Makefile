@@ -6,6 +6,10 @@ STAMP  := $(VENV)/.installed-stamp
 DB     ?= results/restorebench.duckdb
 SPEC   ?= bench/specs/default.yaml
 PORT   ?= 8000
+# The metric authors' calibration pairs beside the project (CI's layout); calibration tests and
+# metric speed benchmarks read them, and skip with a reason when the folder is absent.
+RESTOREBENCH_CALIBRATION_DIR ?= $(wildcard $(abspath ..)/shared/calibration)
+export RESTOREBENCH_CALIBRATION_DIR
 
 .PHONY: setup bench bench-smoke test perf perf-check site serve clean
 
