@@ -1,8 +1,7 @@
 """The SinGAN start-scale grid: the sharp photo, the blurred input, and one sample per start scale.
 
 :func:`singan_grid` is a pure function returning the labelled grid as a uint8 RGB array (for
-tests, galleries and the site); :func:`save_singan_grid` draws the same panels with matplotlib
-and writes a PNG for the report's start-scale page.
+tests, galleries and the site); :func:`save_singan_grid` writes it as a PNG.
 """
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from typing import Mapping
 
 import numpy as np
 
-from metrics.imageio import as_rgb_uint8
+from metrics.imageio import as_rgb_uint8, save_png
 
 CAPTION_HEIGHT = 18
 GAP = 4
@@ -102,31 +101,7 @@ def save_singan_grid(
     title: str | None = None,
     blur: str | None = None,
     columns: int | None = None,
-    dpi: int = 100,
 ) -> Path:
-    """Draw the grid with matplotlib (one axis per panel, captions as axis titles) and save a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    sharp = as_rgb_uint8(sharp, name="sharp")
-    panels = [sharp, as_rgb_uint8(blurred, name="blurred")] + [as_rgb_uint8(samples_by_scale[n]) for n in sorted(samples_by_scale)]
-    labels = panel_labels(samples_by_scale, blur=blur)
-    columns = len(panels) if columns is None else max(1, min(columns, len(panels)))
-    rows = -(-len(panels) // columns)
-    h, w = sharp.shape[:2]
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * w / dpi * 1.05, rows * (h / dpi + 0.35) + (0.4 if title else 0)), dpi=dpi, squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, panel, label in zip(axes.flat, panels, labels):
-        ax.imshow(panel, interpolation="nearest")
-        ax.set_title(label, fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    plt.close(fig)
-    return path
+    """Write :func:`singan_grid` to ``path`` as a PNG (byte-identical for identical pixels)."""
+    save_png(singan_grid(sharp, blurred, samples_by_scale, title=title, blur=blur, columns=columns), path)
+    return Path(path)

@@ -50,3 +50,15 @@ def weights_dir(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv(weights.ENV_VAR, str(folder))
     monkeypatch.setattr(weights, "DEFAULT_DIR", tmp_path / "default")
     return folder
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small tensors run fastest, and least disturbed by a busy shared CPU, on one thread
+    (``pytestmark = pytest.mark.usefixtures("one_torch_thread")`` in a test module)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

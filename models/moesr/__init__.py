@@ -93,20 +93,14 @@ class MoESRParams(BaseModel):
 _LOCK = threading.Lock()
 
 
-def _checkpoint(key: str) -> Any:
-    from models.weights import load_checkpoint
-
-    return load_checkpoint(key)
-
-
 @functools.lru_cache(maxsize=2)
 def _experts(scale: int) -> dict[str, list[dict[str, Any]]]:
     """The 25 experts' state dicts (one or two passes each), checked against the official layout."""
     from models.moesr.network import Expert, expert_ids
-    from models.weights import CheckpointLayoutError, layout_problems, strip_prefix
+    from models.weights import CheckpointLayoutError, layout_problems, load_checkpoint, strip_prefix
 
     key = weights_key(scale, "experts")
-    data = _checkpoint(key)
+    data = load_checkpoint(key)
     passes = 1 if scale == 2 else 2
     expected = {k: list(v.shape) for k, v in Expert().state_dict().items()}
     where = CATALOGUE[key].filename
@@ -134,11 +128,11 @@ def _experts(scale: int) -> dict[str, list[dict[str, Any]]]:
 @functools.lru_cache(maxsize=4)
 def _small_network(scale: int, part: str, device: str) -> Any:
     from models.moesr.network import ISE, KEN
-    from models.weights import load_into
+    from models.weights import load_checkpoint, load_into
 
     key = weights_key(scale, part)
     net = ISE() if part == "ise" else KEN()
-    load_into(net, _checkpoint(key), what=CATALOGUE[key].filename)
+    load_into(net, load_checkpoint(key), what=CATALOGUE[key].filename)
     return net.eval().requires_grad_(False).to(device)
 
 

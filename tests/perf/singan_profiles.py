@@ -18,10 +18,7 @@ import time
 
 import numpy as np
 
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return math.inf if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+from metrics.psnr import psnr
 
 
 def parse(text: str) -> dict:

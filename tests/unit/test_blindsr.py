@@ -23,12 +23,7 @@ from models.weights import CheckpointLayoutError, layout_problems, parameter_cou
 MANIFEST = read_manifest(blindsr.MANIFEST)["networks"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)

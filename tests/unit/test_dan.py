@@ -24,13 +24,7 @@ MANIFEST = read_manifest(dan.MANIFEST)["variants"]
 OFFICIAL_COUNTS = {"v1-x4-setting1": 4_329_511, "v1-x2-setting1": 4_181_799, "v2-x4-setting1": 4_707_708}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small convolutions on a shared CPU: one thread is many times faster than two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)

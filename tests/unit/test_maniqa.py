@@ -28,13 +28,7 @@ MANIFEST_PATH = maniqa.__file__.replace("maniqa.py", "data/maniqa_manifest.json"
 OFFICIAL_PARAMETERS = 135_747_530
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """On a shared CPU one thread beats two (no spinning at barriers)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)

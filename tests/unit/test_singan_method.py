@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 import models  # noqa: E402
 from metrics.errors import RestoreBenchError  # noqa: E402
 from metrics.matlab import imresize  # noqa: E402
+from metrics.psnr import psnr  # noqa: E402
 from models.base import RestoreContext  # noqa: E402
 from models.singan import cache  # noqa: E402
 
@@ -25,18 +26,7 @@ SIZE = (48, 48)
 SCALES = 5  # 20, 24, 29, 34, 40 px
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / mse))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors run fastest (and least disturbed by a busy machine) on one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
