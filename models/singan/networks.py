@@ -79,26 +79,24 @@ class Discriminator(nn.Module):
         return self.tail(self.body(self.head(image)))
 
     def forward_twice_differentiable(self, image: torch.Tensor) -> torch.Tensor:
-        """The same function in training mode, with BatchNorm written in elementary operations.
+        """The same function in training mode for a single image, cheaper to differentiate twice.
 
-        Used for the gradient penalty, whose gradient is a second derivative: PyTorch's
-        second derivative of its fused BatchNorm kernel is a long chain of whole-tensor
-        operations, while that of the elementary form is about a third cheaper. The
+        Used for the gradient penalty, whose gradient is a second derivative. Training-mode
+        BatchNorm of a batch of one normalises each channel by its own mean and (biased)
+        variance over the pixels — exactly what GroupNorm with one group per channel computes,
+        and PyTorch's second derivative of GroupNorm costs less than that of BatchNorm (about
+        30 % less for the whole penalty at the finest scale of the speed benchmark). The
         critic's running statistics are not updated here (they never influence any output:
         the critic only runs in training mode).
         """
+        if image.shape[0] != 1:
+            raise ValueError(f"forward_twice_differentiable takes one image, got a batch of {image.shape[0]}")
         x = image
         for block in (self.head, *self.body):
-            x = F.leaky_relu(batch_norm_elementary(block.conv(x), block.norm), LEAKY_SLOPE, inplace=True)
+            norm = block.norm
+            x = F.group_norm(block.conv(x), norm.num_features, norm.weight, norm.bias, norm.eps)
+            x = F.leaky_relu(x, LEAKY_SLOPE, inplace=True)
         return self.tail(x)
-
-
-def batch_norm_elementary(x: torch.Tensor, norm: nn.BatchNorm2d) -> torch.Tensor:
-    """Training-mode BatchNorm ``γ · (x − μ) / √(σ² + ε) + β`` with batch statistics (biased
-    variance over batch and pixels), as elementary differentiable operations."""
-    var, mean = torch.var_mean(x, dim=(0, 2, 3), keepdim=True, correction=0)
-    scale = torch.rsqrt(var + norm.eps) * norm.weight.view(1, -1, 1, 1)
-    return (x - mean) * scale + norm.bias.view(1, -1, 1, 1)
 
 
 def initialise(module: nn.Module, generator: torch.Generator) -> None:

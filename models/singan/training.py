@@ -12,7 +12,8 @@ coarser scales, ``p`` the padding):
   critic step j: ``L_D = −mean D(r) + mean D(G(σz + x̃_j, x̃_j)) + λ · mean_pixels(‖∇D(x̂)‖₂ − 1)²``
   with ``x̂ = a·r + (1−a)·fake``, ``a ~ U(0, 1)`` (WGAN-GP, λ = 0.1, norm over channels);
 
-  generator step: ``L_G = −mean D(G(σz + x̃_last, x̃_last)) + α · MSE(G(σ·Z_opt + x̃_rec, x̃_rec), r)``
+  generator step: ``L_G = −mean D(fake_last) + α · MSE(G(σ·Z_opt + x̃_rec, x̃_rec), r)``, with
+  ``fake_last`` the last critic step's fake, built before the generator steps
   (α = 10; at scale 0 the input is the noise alone and ``Z_opt`` is redrawn every iteration,
   as the official code does; above, ``Z_opt = 0``);
 - Adam (lr 5e-4, betas (0.5, 0.999)) for both, learning rate × 0.1 at 80 % of the iterations.
@@ -28,16 +29,22 @@ What we do differently, without changing these equations (see ``site/docs/singan
   would update them;
 - the ``d_steps`` coarser-scale samples of an iteration are drawn in one batch (the frozen
   generators are in eval mode, so samples do not interact);
-- generator steps after the first recompute their fake with the current weights. The official
-  code reused the graph built before the previous generator update, which modern PyTorch rejects
-  and old PyTorch differentiated with mismatched weights; the recomputation leaves BatchNorm's
-  running statistics untouched, so they follow the official sequence of forward passes exactly;
+- the generator steps all use the adversarial gradient of the first one. The official loop
+  back-propagated ``−mean D(fake)`` for the *same* fake (built in the last critic step, before
+  any generator update) at every generator step, through the graph built before the previous
+  update — which modern PyTorch rejects, and old PyTorch differentiated with the stale
+  activations but the updated weights. With the critic fixed during generator steps, that
+  gradient equals the first step's up to one Adam step in the weights of the backward pass,
+  so we compute it once (the reconstruction term is evaluated afresh at every step);
 - the critic's weight gradients are not computed during generator steps (they were zeroed
   before use); the three critic losses are back-propagated in one pass;
-- the gradient penalty's critic pass writes BatchNorm in elementary operations (same function,
-  same second derivative, a third cheaper to differentiate twice);
+- the gradient penalty's critic pass normalises with GroupNorm, one group per channel (for a
+  single image the same function as training-mode BatchNorm, with a cheaper second derivative);
 - the between-scale resize runs on the device as two small matrix products; tensors are kept
   channels-last (faster oneDNN convolutions on CPU); Adam is the fused kernel.
+
+``tests/unit/test_singan_training.py`` runs the official loop, written out plainly, next to this
+one in float64 and checks that both end with the same weights.
 """
 from __future__ import annotations
 
@@ -52,7 +59,7 @@ import torch.nn.functional as F
 
 from models.singan.geometry import PyramidGeometry
 from models.singan.imaging import official_resize, to_signed
-from models.singan.networks import Discriminator, Generator, initialise, running_stats_momentum, set_trainable
+from models.singan.networks import Discriminator, Generator, initialise, running_stats_momentum
 from models.singan.pyramid import Pyramid, gaussian_noise, pad
 from models.singan.settings import TrainingSettings
 
@@ -167,7 +174,8 @@ def train_scale(
     netG.train()
     netD.train()
     optimizerD = _adam(netD.parameters(), settings)
-    optimizerG = _adam(netG.parameters(), settings)
+    generator_parameters = list(netG.parameters())
+    optimizerG = _adam(generator_parameters, settings)
 
     if coarsest:
         rec_previous = _fmt(pad(pyramid.zeros(0), padding))
@@ -199,7 +207,6 @@ def train_scale(
 
         last_fake, fakes = _critic_fakes(netG, inputs, previous, identical=coarsest)
 
-        set_trainable(netD, True)
         for j in range(d_steps):
             optimizerD.zero_grad(set_to_none=True)
             loss = (
@@ -210,21 +217,18 @@ def train_scale(
             loss.backward()
             optimizerD.step()
 
-        set_trainable(netD, False)
+        adversarial = torch.autograd.grad(-netD(last_fake).mean(), generator_parameters)
         rec_noise = noise_amp * z_opt + rec_previous
-        for step in range(settings.g_steps):
-            optimizerG.zero_grad(set_to_none=True)
-            if step == 0:
-                fake = last_fake  # built with the current weights: the graph is exact
+        for _ in range(settings.g_steps):
+            if settings.alpha == 0:
+                gradients = adversarial
             else:
-                with running_stats_momentum(netG, 0.0):
-                    fake = netG(inputs[-1:], previous[-1:])
-            loss = -netD(fake).mean()
-            if settings.alpha != 0:
-                loss = loss + settings.alpha * F.mse_loss(netG(rec_noise, rec_previous), real)
-            loss.backward()
+                rec_loss = settings.alpha * F.mse_loss(netG(rec_noise, rec_previous), real)
+                rec = torch.autograd.grad(rec_loss, generator_parameters)
+                gradients = [a + r for a, r in zip(adversarial, rec)]
+            for parameter, gradient in zip(generator_parameters, gradients):
+                parameter.grad = gradient
             optimizerG.step()
-    set_trainable(netD, True)
     netD.eval()
     return netG, netD, z_opt, noise_amp
 
@@ -245,6 +249,8 @@ def _critic_fakes(
         momentum = 1.0 - (1.0 - _bn_momentum(netG)) ** steps
         with running_stats_momentum(netG, momentum):
             last = netG(inputs[:1], previous[:1])
+        for norm in _batch_norms(netG):
+            norm.num_batches_tracked += steps - 1
         return last, [last.detach()] * steps
     with torch.no_grad():
         early = [netG(inputs[j : j + 1], previous[j : j + 1]) for j in range(steps - 1)]
@@ -252,8 +258,12 @@ def _critic_fakes(
     return last, early + [last.detach()]
 
 
+def _batch_norms(module: torch.nn.Module) -> list[torch.nn.BatchNorm2d]:
+    return [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+
+
 def _bn_momentum(module: torch.nn.Module) -> float:
-    return next(m.momentum for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    return _batch_norms(module)[0].momentum
 
 
 def train_pyramid(
