@@ -73,6 +73,7 @@ def _metric_records(loaded: LoadedSpec) -> list[dict[str, Any]]:
             "name": spec.name, "kind": metric.kind, "higher_is_better": metric.higher_is_better,
             "range_low": low, "range_high": high, "options": spec.options,
             "code_version": metric.code_version, "conventions": metric.conventions,
+            "weights": metric.weights_fingerprint(), "version": metric.version,
         })
     return rows
 
@@ -91,9 +92,10 @@ def _dataset_records(plan: Plan) -> list[dict[str, Any]]:
 class _Batcher:
     """Collects finished cases and writes them in transactional batches."""
 
-    def __init__(self, store: Store, on_case: Callable[[dict[str, Any]], None]):
+    def __init__(self, store: Store, on_case: Callable[[dict[str, Any]], None], metric_versions: dict[str, str]):
         self.store = store
         self.on_case = on_case
+        self.metric_versions = metric_versions
         self.cases: list[dict] = []
         self.scores: list[dict] = []
         self.artifacts: list[dict] = []
@@ -101,7 +103,7 @@ class _Batcher:
 
     def add(self, result: dict[str, list[dict]]) -> None:
         self.cases += result["cases"]
-        self.scores += result["scores"]
+        self.scores += [{**row, "metric_version": self.metric_versions.get(row["metric"])} for row in result["scores"]]
         self.artifacts += result["artifacts"]
         for row in result["cases"]:
             self.on_case(row)
@@ -138,7 +140,9 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
         }])
         store.upsert("datasets", _dataset_records(plan))
         store.upsert("methods", [variant_record(v) for v in loaded.variants])
-        store.upsert("metrics", _metric_records(loaded))
+        metric_records = _metric_records(loaded)
+        store.upsert("metrics", metric_records)
+        metric_versions = {row["name"]: row["version"] for row in metric_records}
 
         if options.fresh:
             store.delete_cases(plan.case_ids)
@@ -154,7 +158,9 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
             if case.case_id not in done:
                 tasks.append(Task(case=case, **common))
                 continue
-            missing = tuple(m.name for m in metric_specs if m.name not in scored.get(case.case_id, set()))
+            # not scored yet, or scored by other metric code, options or checkpoints
+            have = scored.get(case.case_id, {})
+            missing = tuple(m.name for m in metric_specs if have.get(m.name, "missing") != metric_versions[m.name])
             if missing and outputs.get(case.case_id) and Path(outputs[case.case_id]).is_file():
                 tasks.append(Task(case=case, score_only=missing, output_path=outputs[case.case_id], **common))
                 rescored += 1
@@ -167,7 +173,7 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
             if bar is not None:
                 bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items())), refresh=False)
 
-        batcher = _Batcher(store, on_case)
+        batcher = _Batcher(store, on_case, metric_versions)
         status = "running"
         try:
             executor = _run_inline if workers == 0 else _run_pool

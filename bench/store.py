@@ -79,6 +79,8 @@ TABLES: dict[str, dict[str, str]] = {
         "options": "JSON",
         "code_version": "VARCHAR",
         "conventions": "VARCHAR",
+        "weights": "JSON",  # {checkpoint key: sha256 | null}
+        "version": "VARCHAR",  # code_version + weights: the version new scores are stamped with
     },
     "cases": {
         "case_id": "VARCHAR PRIMARY KEY",
@@ -121,6 +123,7 @@ TABLES: dict[str, dict[str, str]] = {
         "error": "VARCHAR",
         "seconds": "DOUBLE",
         "run_id": "VARCHAR",
+        "metric_version": "VARCHAR",  # Metric.version that computed the value
     },
     "artifacts": {"case_id": "VARCHAR", "kind": "VARCHAR", "path": "VARCHAR", "sha256": "VARCHAR"},
     "imports": {
@@ -300,16 +303,16 @@ class Store:
         ).fetchall()
         return {r[0] for r in rows}
 
-    def scored_metrics(self, case_ids: Iterable[str]) -> dict[str, set[str]]:
-        """For each given case, the metrics it already has a score row for."""
+    def scored_metrics(self, case_ids: Iterable[str]) -> dict[str, dict[str, str | None]]:
+        """For each given case, ``{metric: metric_version}`` of the scores it already has."""
         ids = pa.table({"case_id": pa.array(list(case_ids), pa.string())})  # noqa: F841
         rows = self.con.execute(
-            "SELECT case_id, metric FROM scores WHERE status IN ('ok', 'not_applicable') "
+            "SELECT case_id, metric, metric_version FROM scores WHERE status IN ('ok', 'not_applicable') "
             "AND case_id IN (SELECT case_id FROM ids)"
         ).fetchall()
-        out: dict[str, set[str]] = {}
-        for case_id, metric in rows:
-            out.setdefault(case_id, set()).add(metric)
+        out: dict[str, dict[str, str | None]] = {}
+        for case_id, metric, version in rows:
+            out.setdefault(case_id, {})[metric] = version
         return out
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:

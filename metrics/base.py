@@ -89,6 +89,19 @@ class Metric:
         payload = _module_source(type(self)) + repr(sorted(self.options.items()))
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
+    def weights_fingerprint(self) -> dict[str, str | None]:
+        """``{checkpoint key: sha256 of the file found, or None while missing}``."""
+        from metrics.weights import fingerprint
+
+        return fingerprint(self.weights)
+
+    @property
+    def version(self) -> str:
+        """What a stored score depends on: :attr:`code_version` and the sha256 of every checkpoint
+        the metric loads. A score stored under another version is computed again."""
+        weights = sorted(self.weights_fingerprint().items())
+        return hashlib.sha256(f"{self.code_version}|{weights}".encode()).hexdigest()[:16]
+
     def describe(self) -> dict[str, Any]:
         low, high = self.value_range
         return {

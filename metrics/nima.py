@@ -152,7 +152,7 @@ def preprocess(images: Sequence[np.ndarray], network):
     mean, std = normalisation(network)
     batch = []
     for image in images:
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(torch.float32) / 255.0
+        x = torch.tensor(image, dtype=torch.float32).permute(2, 0, 1)[None] / 255.0  # a copy: the array may be read-only
         x = TF.resize(x, side, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
         batch.append(TF.center_crop(x, side))
     x = torch.cat(batch)

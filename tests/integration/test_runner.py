@@ -1,6 +1,8 @@
 """The runner end to end: counts against the plan, resume, failures, kill -9, locking."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import signal
 import subprocess
@@ -211,3 +213,86 @@ def test_export_and_leaderboard(tmp_path, write_spec, capsys):
     with Store(db, read_only=True) as store:
         expected = dict(store.con.execute("SELECT label, avg(value) FROM results WHERE metric = 'psnr' GROUP BY label").fetchall())
     assert psnr == pytest.approx({k: round(v, 2) for k, v in expected.items()}, abs=0.01)
+
+
+def score_rows(db: Path) -> dict[tuple[str, str], tuple[float | None, str, str]]:
+    with Store(db, read_only=True) as store:
+        rows = store.con.execute("SELECT c.item, s.metric, s.value, s.status, s.run_id FROM scores s JOIN cases c USING (case_id)").fetchall()
+    return {(item.rsplit("/", 1)[-1], metric): (value, status, run_id) for item, metric, value, status, run_id in rows}
+
+
+def install_random_nima(folder: Path, monkeypatch, seed: int) -> str:
+    """A random-init NIMA-VGG16 in IQA-PyTorch's layout, under a hub-style name carrying its
+    own hash prefix (the catalogue entry is pointed at that name); returns its sha256."""
+    import torch
+
+    from metrics import nima, weights
+
+    torch.manual_seed(seed)
+    net = nima.build_network("vgg16")
+    with torch.no_grad():
+        net.classifier[2].weight.normal_(0.0, 0.05)
+    staging = folder.parent / f"nima-{seed}.pth"
+    torch.save({"params": net.state_dict()}, staging)
+    digest = hashlib.sha256(staging.read_bytes()).hexdigest()
+    key = nima.WEIGHT_FILES["vgg16"].key
+    entry = dataclasses.replace(weights.CATALOGUE[key], filename=f"NIMA_VGG16_ava-{digest[:8]}.pth")
+    monkeypatch.setitem(weights.CATALOGUE, key, entry)
+    for old in folder.glob("NIMA_VGG16_ava-*.pth"):
+        old.unlink()
+    staging.rename(folder / entry.filename)
+    nima._load.cache_clear()
+    return digest
+
+
+def test_checkpoint_installed_then_replaced_rescores_only_that_metric(tmp_path, weights_dir, write_spec, monkeypatch):
+    """A stored score is reused only while the metric that made it is unchanged (code, options,
+    checkpoint); a changed one re-scores the stored outputs without running the method again."""
+    pytest.importorskip("torch")
+    pytest.importorskip("timm")
+    spec = load_spec(write_spec(spec_text(make_lr_folder(tmp_path, n=2), "  - {name: bicubic}", "[psnr, {name: nima, backbone: vgg16}]")))
+    db = tmp_path / "db.duckdb"
+    options = RunOptions(db=db, out_dir=tmp_path, workers=0, progress=False)
+
+    first = run(spec, options)
+    assert first.executed == 2
+    before = score_rows(db)
+    assert {before[(i, "nima")][1] for i in ("000", "001")} == {"unavailable"}
+    assert all(before[(i, "psnr")][1] == "ok" for i in ("000", "001"))
+
+    sha_a = install_random_nima(weights_dir, monkeypatch, seed=0)
+    second = run(spec, options)
+    assert (second.executed, second.rescored) == (0, 2)
+    after_a = score_rows(db)
+    assert {after_a[(i, "nima")][1] for i in ("000", "001")} == {"ok"}
+    for i in ("000", "001"):
+        assert after_a[(i, "psnr")] == before[(i, "psnr")]  # untouched, same run id
+        assert after_a[(i, "nima")][2] == second.run_id
+    with Store(db, read_only=True) as store:
+        recorded = store.con.execute("SELECT weights FROM metrics WHERE name = 'nima'").fetchall()[0][0]
+    assert sha_a in recorded
+
+    assert run(spec, options).rescored == 0  # unchanged checkpoint: nothing to do
+
+    install_random_nima(weights_dir, monkeypatch, seed=1)
+    fourth = run(spec, options)
+    assert (fourth.executed, fourth.rescored) == (0, 2)
+    after_b = score_rows(db)
+    for i in ("000", "001"):
+        assert after_b[(i, "nima")][2] == fourth.run_id
+        assert after_b[(i, "nima")][0] != pytest.approx(after_a[(i, "nima")][0], abs=1e-6)
+        assert after_b[(i, "psnr")] == before[(i, "psnr")]
+
+
+def test_changed_metric_options_rescore_stored_outputs(tmp_path, write_spec):
+    root = make_lr_folder(tmp_path, n=2, size=24)
+    db = tmp_path / "db.duckdb"
+    options = RunOptions(db=db, out_dir=tmp_path, workers=0, progress=False)
+    run(load_spec(write_spec(spec_text(root, "  - {name: bicubic}", "[psnr_y]"))), options)
+    plain = score_rows(db)
+    cropped = run(load_spec(write_spec(spec_text(root, "  - {name: bicubic}", "[{name: psnr_y, crop_border: 4}]"))), options)
+    assert (cropped.executed, cropped.rescored) == (0, 2)
+    border = score_rows(db)
+    for i in ("000", "001"):
+        assert border[(i, "psnr_y")][2] == cropped.run_id
+        assert border[(i, "psnr_y")][0] != pytest.approx(plain[(i, "psnr_y")][0], abs=1e-9)
