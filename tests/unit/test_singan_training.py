@@ -12,7 +12,6 @@ initialised in channels-last memory order.
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
