@@ -57,6 +57,7 @@ MARKER = ".restorebench-site"
 HANDWRITTEN_NAV = {"metrics.md": ("Methodology", "Metrics and calibration"),
                    "singan.md": ("Methods", "SinGAN"),
                    "pretrained.md": ("Methods", "Pretrained models"),
+                   "zssr.md": ("Methods", "ZSSR"),
                    "site.md": ("About", "Building this site")}
 DOWNLOAD_TABLES = ("results", "scores", "cases", "runs", "methods", "metrics", "datasets")
 TIMING_COLUMNS = ("seconds_load", "seconds_prepare", "seconds_restore", "seconds_save", "seconds_total", "peak_rss_mb")
