@@ -103,12 +103,16 @@ def meta_parameter_count(build: Callable[[], "torch.nn.Module"]) -> int:
 
 # -- images ---------------------------------------------------------------------------------------
 
-def image_to_tensor(image: np.ndarray, device: "torch.device | str" = "cpu") -> "torch.Tensor":
-    """uint8 RGB ``(H, W, 3)`` → float32 ``(1, 3, H, W)`` in [0, 1] (``img / 255``)."""
+def array_to_tensor(array: np.ndarray, device: "torch.device | str" = "cpu") -> "torch.Tensor":
+    """``(H, W, C)`` array → float32 ``(1, C, H, W)`` on ``device``, values unchanged."""
     import torch
 
-    array = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
-    return torch.from_numpy(array)[None].to(device)
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1), dtype=np.float32))[None].to(device)
+
+
+def image_to_tensor(image: np.ndarray, device: "torch.device | str" = "cpu") -> "torch.Tensor":
+    """uint8 RGB ``(H, W, 3)`` → float32 ``(1, 3, H, W)`` in [0, 1] (``img / 255``)."""
+    return array_to_tensor(image, device) / 255.0
 
 
 def tensor_to_image(tensor: "torch.Tensor") -> np.ndarray:

@@ -67,6 +67,7 @@ from metrics.device import select_device
 from metrics.errors import InvalidImageError, RestoreBenchError
 from metrics.matlab import imresize
 from models.base import Method, register
+from models.weights import array_to_tensor
 
 Profile = Literal["paper", "fast"]
 # The son D(h) must keep the 4-tap bicubic support on each side.
@@ -251,18 +252,12 @@ def build_network(*, depth: int, width: int, init_variance: float, generator):
     return nn.Sequential(*layers)
 
 
-def to_tensor(image: np.ndarray, device):
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None].to(device)
-
-
 def predict(net, interpolated: np.ndarray, device) -> np.ndarray:
     """``clip(U(x) + f(U(x)), 0, 1)`` for an already upscaled ``interpolated`` image."""
     import torch
 
     with torch.no_grad():
-        x = to_tensor(interpolated, device)
+        x = array_to_tensor(interpolated, device)
         out = (x + net(x))[0].clamp_(0.0, 1.0)
     return out.permute(1, 2, 0).cpu().numpy().astype(np.float64)
 
@@ -294,10 +289,11 @@ def train(image: np.ndarray, *, scale: int, settings: Settings, seed: int, devic
     reference = crop_to_multiple(image, scale)
     test_input = upscale(downscale(reference, scale), scale)
     log = TrainingLog(steps=[], errors=[], changes=[0])
+    n = settings.fit_points
     for iteration in range(settings.max_iters):
         father = sample_father(image, rng, settings=settings, scale=scale)
         son = upscale(downscale(father, scale), scale)
-        x, target = to_tensor(son, device), to_tensor(father, device)
+        x, target = array_to_tensor(son, device), array_to_tensor(father, device)
         loss = torch.mean(torch.abs(x + net(x) - target))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -311,7 +307,6 @@ def train(image: np.ndarray, *, scale: int, settings: Settings, seed: int, devic
             log.steps.append(iteration)
             log.errors.append(error)
 
-        n = settings.fit_points
         if policy_check_due(iteration, log.changes[-1], settings=settings) and len(log.errors) >= n:
             new_lr = next_learning_rate(
                 np.array(log.steps[-n:]), np.array(log.errors[-n:]), lr,

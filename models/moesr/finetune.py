@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from scipy.signal import convolve2d
 
 from models.moesr.network import downscale_with_kernel
+from models.weights import array_to_tensor
 
 
 @dataclass(frozen=True)
@@ -146,10 +147,6 @@ def _quantize(x: torch.Tensor) -> torch.Tensor:
     return torch.clamp(torch.round(x * 255.0), 0, 255) / 255.0
 
 
-def _to_tensor(crop: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1), dtype=np.float32))[None].to(device)
-
-
 def finetune(
     nets: list[nn.Module],
     image: np.ndarray,
@@ -181,7 +178,7 @@ def finetune(
 
     for i in range(config.iterations):
         big, small = sampler(i)
-        real_hr, real_lr = _to_tensor(big, device), _to_tensor(small, device)
+        real_hr, real_lr = array_to_tensor(big, device), array_to_tensor(small, device)
         optimizer.zero_grad()
         lr_bicubic = F.interpolate(real_lr, scale_factor=scale, mode="bicubic")
         fake_hr, _ = up(real_lr)

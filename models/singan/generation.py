@@ -30,7 +30,7 @@ import torch
 from metrics.matlab import imresize
 from models.singan.imaging import crop, official_resize, to_signed, to_uint8
 from models.singan.pyramid import Pyramid, gaussian_noise
-from models.singan.training import to_tensor
+from models.weights import array_to_tensor
 
 
 def noise_seed(seed: int, sample: int, scale: int) -> int:
@@ -78,7 +78,7 @@ def generate(pyramid: Pyramid, *, start: int | None, image: np.ndarray | None = 
             raise ValueError(f"start scale {start} is outside 1…{last} for this {last + 1}-scale pyramid")
         if image is None:
             raise ValueError("injection needs an image")
-        first, begin = start, to_tensor(injection_input(pyramid, image, start), device=device)
+        first, begin = start, array_to_tensor(injection_input(pyramid, image, start), device)
     out = pyramid.run(begin, first=first, last=last, noise=noise)
     return to_uint8(out[0].permute(1, 2, 0).cpu().numpy())
 

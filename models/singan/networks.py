@@ -116,22 +116,21 @@ def initialise(module: nn.Module, generator: torch.Generator) -> None:
 
 
 @contextlib.contextmanager
-def running_stats_momentum(module: nn.Module, momentum: float) -> Iterator[None]:
-    """Temporarily give every BatchNorm of ``module`` this running-statistics momentum.
-
-    Momentum 0 leaves the running statistics untouched (for extra forward passes the official
-    loop does not make); momentum ``1 − (1 − m)^k`` makes one forward pass update them exactly
-    as ``k`` passes with the same batch statistics would.
-    """
+def counted_as_passes(module: nn.Module, passes: int) -> Iterator[None]:
+    """Make one training-mode forward pass of ``module`` update every BatchNorm's running
+    statistics (and ``num_batches_tracked``) exactly as ``passes`` passes with the same batch
+    statistics would: momentum ``1 − (1 − m)^passes`` for the pass."""
     norms = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
     saved = [m.momentum for m in norms]
     for m in norms:
-        m.momentum = momentum
+        m.momentum = 1.0 - (1.0 - m.momentum) ** passes
     try:
         yield
     finally:
         for m, value in zip(norms, saved):
             m.momentum = value
+    for m in norms:
+        m.num_batches_tracked += passes - 1
 
 
 def set_trainable(module: nn.Module, trainable: bool) -> None:

@@ -59,9 +59,10 @@ import torch.nn.functional as F
 
 from models.singan.geometry import PyramidGeometry
 from models.singan.imaging import official_resize, to_signed
-from models.singan.networks import Discriminator, Generator, initialise, running_stats_momentum
+from models.singan.networks import Discriminator, Generator, counted_as_passes, initialise
 from models.singan.pyramid import Pyramid, gaussian_noise, pad
 from models.singan.settings import TrainingSettings
+from models.weights import array_to_tensor
 
 MEMORY_FORMAT = torch.channels_last
 
@@ -95,13 +96,8 @@ def reals_pyramid(image: np.ndarray, geometry: PyramidGeometry, *, device: torch
         level = official_resize(top, geometry.downscale_to(n))
         if level.shape[:2] != shape:
             raise AssertionError(f"scale {n}: resized to {level.shape[:2]}, geometry says {shape}")
-        reals.append(to_tensor(level, device=device))
+        reals.append(array_to_tensor(level, device))
     return reals
-
-
-def to_tensor(image: np.ndarray, *, device: torch.device) -> torch.Tensor:
-    """``(H, W, 3)`` float → ``(1, 3, H, W)`` float32 on ``device``."""
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].to(device=device, dtype=torch.float32)
 
 
 def gradient_penalty(
@@ -246,24 +242,13 @@ def _critic_fakes(
     """
     steps = inputs.shape[0]
     if identical:
-        momentum = 1.0 - (1.0 - _bn_momentum(netG)) ** steps
-        with running_stats_momentum(netG, momentum):
+        with counted_as_passes(netG, steps):
             last = netG(inputs[:1], previous[:1])
-        for norm in _batch_norms(netG):
-            norm.num_batches_tracked += steps - 1
         return last, [last.detach()] * steps
     with torch.no_grad():
         early = [netG(inputs[j : j + 1], previous[j : j + 1]) for j in range(steps - 1)]
     last = netG(inputs[-1:], previous[-1:])
     return last, early + [last.detach()]
-
-
-def _batch_norms(module: torch.nn.Module) -> list[torch.nn.BatchNorm2d]:
-    return [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-
-
-def _bn_momentum(module: torch.nn.Module) -> float:
-    return _batch_norms(module)[0].momentum
 
 
 def train_pyramid(
