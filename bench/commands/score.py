@@ -45,9 +45,16 @@ def handle(args: argparse.Namespace) -> int:
         raise RestoreBenchError(f"metric '{metric.name}' is no-reference: it takes no --ref")
     results, failed = [], 0
     for i, path in enumerate(args.images):
+        ref_path = (refs[0] if len(refs) == 1 else refs[i]) if refs else None
         try:
-            ref = load_image(refs[0] if len(refs) == 1 else refs[i]) if refs else None
-            value = metric(load_image(path), ref)
+            # Load errors name their file; a metric's own complaint (too small, sizes differ) is
+            # about this image, so it is prefixed with the image (and its reference).
+            image, ref = load_image(path), (load_image(ref_path) if ref_path else None)
+            try:
+                value = metric(image, ref)
+            except RestoreBenchError as exc:
+                where = f"{path} (reference {ref_path})" if ref_path else f"{path}"
+                raise RestoreBenchError(f"{where}: {exc}") from exc
             results.append({"path": str(path), "metric": metric.name, "value": value})
         except RestoreBenchError as exc:
             failed += 1

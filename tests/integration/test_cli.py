@@ -37,6 +37,16 @@ def test_score_errors_are_one_line(tmp_path, capsys):
     assert "Did you mean 'psnr'" in capsys.readouterr().err
 
 
+def test_score_metric_errors_name_the_image(tmp_path, capsys):
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "small.png")
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "ref.png")
+    assert main(["score", "--metric", "niqe", str(tmp_path / "small.png")]) == 1
+    assert f"{tmp_path / 'small.png'}: metric 'niqe' needs at least 192×192 pixels, got 40×40" in capsys.readouterr().err
+    assert main(["score", "--metric", "psnr", "--ref", str(tmp_path / "ref.png"), str(tmp_path / "small.png")]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'small.png'} (reference {tmp_path / 'ref.png'}): " in err and "differ in size" in err
+
+
 def test_list_json_describes_methods_and_metrics(capsys):
     assert main(["list", "methods", "--json"]) == 0
     methods = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
