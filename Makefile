@@ -11,7 +11,7 @@ PORT   ?= 8000
 RESTOREBENCH_CALIBRATION_DIR ?= $(wildcard $(abspath ..)/shared/calibration)
 export RESTOREBENCH_CALIBRATION_DIR
 
-.PHONY: setup bench bench-smoke test perf perf-check site serve clean
+.PHONY: setup bench bench-smoke test perf perf-check perf-compare site serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ perf: $(STAMP)  ## speed benchmarks (pytest-benchmark); results saved under .ben
 
 perf-check: $(STAMP)  ## compare with the last saved benchmark; fail on a median slower by > 25 %
 	$(BIN)/python -m pytest -m perf tests/perf -q --benchmark-only --benchmark-compare --benchmark-compare-fail=median:25%
+
+BASE ?= HEAD~1
+perf-compare: $(STAMP)  ## the quick benchmarks of $(BASE) and of the working tree, alternately in one run; fail on a minimum slower by > 50 %
+	$(BIN)/python tests/perf/compare_revisions.py --base $(BASE)
 
 site: $(STAMP)  ## build the leaderboard site from $(DB) into results/site
 	$(BIN)/restorebench site --db $(DB) --out results/site
