@@ -62,7 +62,7 @@ def run_benchmarks(tree: Path, out: Path) -> dict[str, float]:
     # The tree's packages come first on the path (the venv's editable install points at ROOT),
     # and every revision starts from an empty cache.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH", "")]))
-    env["RESTOREBENCH_CACHE"] = tempfile.mkdtemp(prefix="restorebench-perf-cache-")
+    env["RESTOREBENCH_CACHE"] = str(out.with_suffix(".cache"))
     command = [sys.executable, "-m", "pytest", "-m", "perf", *files, "-q",
                "--benchmark-only", f"--benchmark-json={out}"]
     result = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
