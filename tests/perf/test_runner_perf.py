@@ -5,6 +5,8 @@ transactional DuckDB writes). Reported as ``extra_info["ms_per_case"]``.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -47,4 +49,7 @@ def test_runner_overhead_per_case(benchmark, toy_spec):
     per_case_ms = benchmark.stats.stats.median / N_CASES * 1000
     benchmark.extra_info["ms_per_case"] = round(per_case_ms, 3)
     print(f"\nrunner overhead: {per_case_ms:.2f} ms per case (median of 5 runs of {N_CASES} cases)")
-    assert per_case_ms <= 5.0
+    # compare_revisions.py judges the time relative to another revision measured alongside; an
+    # absolute bound would fail it whenever the shared machine is busy.
+    if not os.environ.get("RESTOREBENCH_PERF_RELATIVE_ONLY"):
+        assert per_case_ms <= 5.0
