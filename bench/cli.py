@@ -35,7 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` & co.: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from bench.runner import Terminated
+
+        if isinstance(exc, Terminated):
+            print("restorebench: stopped by SIGTERM; finished cases are stored (run the same command to resume)", file=sys.stderr)
+            return 143
         print("restorebench: interrupted", file=sys.stderr)
         return 130
 

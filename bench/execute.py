@@ -7,6 +7,7 @@ names the file or the method, so that the run goes on and nothing already stored
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import re
 import resource
@@ -112,7 +113,12 @@ def output_problem(output: Any, expected: tuple[int, ...], method: str) -> str |
 
 
 def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "_"
+    """A file-name-safe form of ``text`` that is unique by construction: readable characters
+    kept, the rest replaced, and a short hash of the original appended, so that ``a b`` and
+    ``a_b`` (or ``é`` and ``ü``) never name the same file."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.")[:80] or "_"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{readable}-{digest}"
 
 
 def output_path_for(task: Task) -> Path:

@@ -8,6 +8,7 @@ memory) is recorded as ``crashed``; the run goes on either way.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import multiprocessing as mp
 import os
@@ -19,13 +20,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from bench import provenance
 from bench.execute import MetricSpecLite, Task, case_row, execute, placeholder_scores
-from bench.plan import Plan, make_plan
+from bench.plan import Plan, file_digest, make_plan
 from bench.spec import LoadedSpec, variant_record
-from bench.store import Store
+from bench.store import Store, StoreWriteError
 
 FLUSH_EVERY_CASES = 32
 FLUSH_EVERY_SECONDS = 1.0
@@ -111,10 +112,11 @@ class _Batcher:
             self.flush()
 
     def flush(self) -> None:
-        if self.cases or self.scores:
-            self.store.write_results(self.cases, self.scores, self.artifacts)
-        self.cases, self.scores, self.artifacts = [], [], []
+        cases, scores, artifacts = self.cases, self.scores, self.artifacts
+        self.cases, self.scores, self.artifacts = [], [], []  # a refused batch is not offered twice
         self.last_flush = time.monotonic()
+        if cases or scores:
+            self.store.write_results(cases, scores, artifacts)
 
 
 def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) -> RunSummary:
@@ -130,7 +132,8 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
 
     with Store(options.db) as store:
         # A run still marked "running" cannot be alive: we hold the only write lock.
-        store.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+        with store.writing("mark earlier runs that never finished as interrupted"):
+            store.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
         git_sha, git_dirty = provenance.git_state()
         store.upsert("runs", [{
             "run_id": run_id, "kind": "run", "spec_name": spec.name, "spec_path": str(loaded.path),
@@ -149,9 +152,7 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
         done = store.ok_case_ids(plan.case_ids)
         tasks: list[Task] = []
         scored = store.scored_metrics(done) if done else {}
-        outputs = dict(store.con.execute(
-            "SELECT case_id, output_path FROM cases WHERE status = 'ok' AND output_path IS NOT NULL"
-        ).fetchall()) if done else {}
+        outputs = store.ok_outputs(done) if done else {}
         rescored = 0
         common = dict(metrics=metric_specs, out_dir=str(options.out_dir), run_id=run_id, device=spec.device, save_outputs=options.save_outputs)
         for case in plan.cases:
@@ -161,9 +162,15 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
             # not scored yet, or scored by other metric code, options or checkpoints
             have = scored.get(case.case_id, {})
             missing = tuple(m.name for m in metric_specs if have.get(m.name, "missing") != metric_versions[m.name])
-            if missing and outputs.get(case.case_id) and Path(outputs[case.case_id]).is_file():
-                tasks.append(Task(case=case, score_only=missing, output_path=outputs[case.case_id], **common))
+            if not missing:
+                continue
+            path, sha256 = outputs.get(case.case_id, (None, None))
+            if path and _output_intact(path, sha256):
+                tasks.append(Task(case=case, score_only=missing, output_path=path, **common))
                 rescored += 1
+            elif path or options.save_outputs:
+                # the stored output is gone or is not the file that was scored: run the case again
+                tasks.append(Task(case=case, **common))
         summary = RunSummary(run_id, len(plan.cases), len(plan.cases) - len(tasks), len(tasks) - rescored, rescored)
 
         bar = _progress(len(tasks), options.progress, spec.name)
@@ -175,26 +182,68 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
 
         batcher = _Batcher(store, on_case, metric_versions)
         status = "running"
+        executor = _run_inline if workers == 0 else _run_pool
         try:
-            executor = _run_inline if workers == 0 else _run_pool
-            for result in executor(tasks, workers=workers, timeout=timeout):
-                batcher.add(result)
-                if bar is not None:
-                    bar.update(1)
+            with _stop_on_sigterm(), contextlib.closing(executor(tasks, workers=workers, timeout=timeout)) as results:
+                for result in results:
+                    batcher.add(result)
+                    if bar is not None:
+                        bar.update(1)
+            batcher.flush()
             status = "ok" if summary.failed == 0 else "partial"
+        except StoreWriteError:
+            status = "failed"  # the batch was rolled back; everything written before it is kept
+            raise
         except BaseException:
             status = "interrupted"
+            try:
+                batcher.flush()  # cases that finished before the interruption are kept
+            except StoreWriteError:
+                status = "failed"
+                raise
             raise
         finally:
-            batcher.flush()
             if bar is not None:
                 bar.close()
             summary.seconds = time.monotonic() - started
-            store.update_run(
-                run_id, status=status, finished_at=_utcnow(), n_skipped=summary.skipped,
-                n_ok=summary.status_counts.get("ok", 0), n_failed=summary.failed,
-            )
+            try:
+                store.update_run(
+                    run_id, status=status, finished_at=_utcnow(), n_skipped=summary.skipped,
+                    n_ok=summary.status_counts.get("ok", 0), n_failed=summary.failed,
+                )
+            except StoreWriteError:  # the database cannot be written at all; the next run marks it interrupted
+                pass
     return summary
+
+
+def _output_intact(path: str, sha256: str | None) -> bool:
+    """Whether a stored output can be scored again: the file exists and still has the bytes the
+    case recorded (an overwritten or edited file is never scored under the case's name)."""
+    try:
+        return sha256 is not None and file_digest(Path(path)) == sha256
+    except OSError:
+        return False
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the same orderly stop as Ctrl-C: finished cases are stored, the run is
+    marked interrupted, workers are stopped."""
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals to whoever owns them
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _progress(total: int, enabled: bool, name: str):
@@ -222,6 +271,8 @@ def _worker_main(conn: Connection, threads: int) -> None:
     # Each worker gets its share of the cores; oversubscription makes everything slower.
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    # SIGTERM to the whole process group: leave quietly; the parent stores what finished
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
     try:
         import torch
 
@@ -235,7 +286,11 @@ def _worker_main(conn: Connection, threads: int) -> None:
             return
         if task is None:
             return
-        conn.send(execute(task))
+        result = execute(task)
+        try:
+            conn.send(result)
+        except OSError:  # the parent is gone (killed): nobody is left to store the result
+            return
 
 
 @dataclass

@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -22,6 +22,10 @@ from metrics.errors import RestoreBenchError, UnknownNameError
 from metrics.weights import fingerprint as weights_fingerprint
 
 HARNESS_KEYS = ("name", "label", "samples", "inputs", "datasets")
+# Seeds are stored in an INTEGER column and seed numpy/torch generators: validated here, so that a
+# value the database cannot hold is a spec error before anything runs, not a lost batch after.
+MAX_SEED = 2**31 - 1
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class SpecError(RestoreBenchError):
@@ -86,8 +90,8 @@ class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     description: str = ""
-    seed: int = 0
-    seeds: list[int] | None = Field(None, description="several seeds: every case once per seed")
+    seed: Seed = 0
+    seeds: list[Seed] | None = Field(None, min_length=1, description="several seeds: every case once per seed")
     timeout: float = Field(600.0, gt=0, description="seconds a case may take before it is stopped")
     workers: int = Field(1, ge=0, le=64, description="worker processes (0 = run in this process)")
     device: str = "auto"

@@ -18,10 +18,12 @@ Tables (long format for scores: one row per case and metric):
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -168,6 +170,25 @@ class DatabaseInUseError(StoreError):
     pass
 
 
+class StoreWriteError(StoreError):
+    """A write the database refused (disk full, read-only file, a value its column cannot hold).
+    The transaction was rolled back: everything written before it is intact."""
+
+
+def _write_failure_message(path: Path, error: Exception, what: str) -> str:
+    text = str(error)
+    if "No space left" in text or "ENOSPC" in text:
+        cause = f"the disk holding {path} is full"
+    elif "read-only" in text.lower() or "Permission denied" in text:
+        cause = f"{path} cannot be written (read-only file or folder)"
+    else:
+        cause = f"{type(error).__name__}: {text.splitlines()[0][:300] if text else ''}"
+    return (
+        f"could not {what} in {path}: {cause}. Nothing stored before was lost; fix the cause and "
+        f"run the same command again to resume"
+    )
+
+
 def _in_use_message(path: Path, error: Exception) -> str:
     text = str(error)
     match = re.search(r"PID (\d+)", text)
@@ -210,10 +231,14 @@ class Store:
             if "lock" in str(exc).lower():
                 raise DatabaseInUseError(_in_use_message(self.path, exc)) from None
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
-        if not read_only:
-            self._migrate()
-        else:
-            self._check_version()
+        try:
+            if not read_only:
+                self._migrate()
+            else:
+                self._check_version()
+        except BaseException:
+            self.con.close()
+            raise
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> "Store":
@@ -225,33 +250,74 @@ class Store:
     def close(self) -> None:
         self.con.close()
 
-    def _migrate(self) -> None:
-        for table, columns in TABLES.items():
-            self.con.execute(_ddl(table))
-            for column, sql_type in columns.items():  # columns added since the file was created
-                sql_type = sql_type.replace(" PRIMARY KEY", "")
-                self.con.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{column}" {sql_type}')
-        self.con.execute(RESULTS_VIEW)
-        version = self._one("SELECT value FROM meta WHERE key = 'schema_version'")
-        if version is None:
-            self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-        elif int(version[0]) != SCHEMA_VERSION:
+    def _existing_tables(self) -> dict[str, set[str]]:
+        rows = self.con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main' "
+            "AND table_catalog = current_database()"
+        ).fetchall()
+        out: dict[str, set[str]] = {}
+        for table, column in rows:
+            out.setdefault(table, set()).add(column)
+        return out
+
+    def _refuse_foreign(self, existing: dict[str, set[str]]) -> None:
+        """A database restorebench did not create is never altered: no ``meta`` table with our
+        marker while other tables exist means it belongs to something else."""
+        if not existing:
+            return
+        marker = None
+        if "meta" in existing and {"key", "value"} <= existing["meta"]:
+            marker = self._one("SELECT value FROM meta WHERE key = 'schema_version'")
+        if marker is None:
+            names = ", ".join(sorted(existing)[:6])
             raise StoreError(
-                f"database {self.path} has schema version {version[0]}, this restorebench writes "
+                f"{self.path} is a DuckDB database that restorebench did not create (tables: {names}); "
+                f"refusing to change it: give --db a new file or a restorebench database"
+            )
+        if int(marker[0]) != SCHEMA_VERSION:
+            raise StoreError(
+                f"database {self.path} has schema version {marker[0]}, this restorebench writes "
                 f"{SCHEMA_VERSION}: use a new --db"
             )
+
+    def _migrate(self) -> None:
+        """Create the schema, or add what a database of an earlier release lacks. A current
+        database is not written to at all (opening one on a full disk must work)."""
+        existing = self._existing_tables()
+        self._refuse_foreign(existing)
+        statements = []
+        for table, columns in TABLES.items():
+            if table not in existing:
+                statements.append(_ddl(table))
+                continue
+            for column, sql_type in columns.items():  # columns added since the file was created
+                if column not in existing[table]:
+                    sql_type = sql_type.replace(" PRIMARY KEY", "")
+                    statements.append(f'ALTER TABLE {table} ADD COLUMN "{column}" {sql_type}')
+        views_version = hashlib.sha256(RESULTS_VIEW.encode()).hexdigest()[:16]
+        current_views = existing and self._one("SELECT value FROM meta WHERE key = 'views_version'")
+        if statements or not current_views or current_views[0] != views_version:
+            statements.append(RESULTS_VIEW)
+            statements.append(
+                f"INSERT OR REPLACE INTO meta VALUES ('views_version', '{views_version}'), "
+                f"('schema_version', '{SCHEMA_VERSION}'), ('application', 'restorebench')"
+            )
+        if statements:
+            with self.writing("create or upgrade the database schema"):
+                self.con.execute("BEGIN TRANSACTION")
+                for statement in statements:
+                    self.con.execute(statement)
+                self.con.execute("COMMIT")
 
     def _one(self, sql: str) -> tuple | None:
         rows = self.con.execute(sql).fetchall()  # fetch everything: DuckDB keeps a half-read result open
         return rows[0] if rows else None
 
     def _check_version(self) -> None:
-        try:
-            version = self._one("SELECT value FROM meta WHERE key = 'schema_version'")
-        except duckdb.CatalogException:
-            raise StoreError(f"{self.path} is not a restorebench database (no meta table)") from None
-        if version is None or int(version[0]) != SCHEMA_VERSION:
-            raise StoreError(f"database {self.path}: unsupported schema version {version and version[0]}")
+        existing = self._existing_tables()
+        if not existing:
+            raise StoreError(f"{self.path} is an empty database (run `restorebench run SPEC` first)")
+        self._refuse_foreign(existing)
 
     # -- writing -------------------------------------------------------------------------------
     def upsert(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -263,7 +329,8 @@ class Store:
         schema = pa.schema([(c, _arrow_type(TABLES[table][c])) for c in columns])
         arrow = pa.table(data, schema=schema)  # noqa: F841 — read by DuckDB's replacement scan
         names = ", ".join(f'"{c}"' for c in columns)
-        self.con.execute(f"INSERT OR REPLACE INTO {table} ({names}) SELECT {names} FROM arrow")
+        with self.writing(f"write {len(rows)} row(s) of table {table}"):
+            self.con.execute(f"INSERT OR REPLACE INTO {table} ({names}) SELECT {names} FROM arrow")
 
     def write_results(
         self,
@@ -273,27 +340,47 @@ class Store:
     ) -> None:
         """Write a batch of finished cases with their scores in one transaction, so that a kill
         leaves either the whole batch or none of it."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self.writing(f"store the last {len(cases)} finished case(s)"):
+            self.con.execute("BEGIN TRANSACTION")
             self.upsert("cases", cases)
             self.upsert("scores", scores)
             self.upsert("artifacts", artifacts)
             self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
+
+    @contextlib.contextmanager
+    def writing(self, what: str) -> Iterator[None]:
+        """Turn a write the database refuses into :class:`StoreWriteError` naming ``what`` was
+        being written, after rolling back any open transaction."""
+        try:
+            yield
+        except StoreWriteError:
             raise
+        except (duckdb.Error, OSError) as exc:
+            self._rollback()
+            raise StoreWriteError(_write_failure_message(self.path, exc, what)) from None
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error:  # no transaction open, or the connection is already invalidated
+            pass
 
     def delete_cases(self, case_ids: Iterable[str]) -> None:
         ids = pa.table({"case_id": pa.array(list(case_ids), pa.string())})  # noqa: F841
-        self.con.execute("BEGIN TRANSACTION")
-        for table in ("scores", "artifacts", "cases"):
-            self.con.execute(f"DELETE FROM {table} WHERE case_id IN (SELECT case_id FROM ids)")
-        self.con.execute("COMMIT")
+        with self.writing("delete the cases to recompute"):
+            self.con.execute("BEGIN TRANSACTION")
+            for table in ("scores", "artifacts", "cases"):
+                self.con.execute(f"DELETE FROM {table} WHERE case_id IN (SELECT case_id FROM ids)")
+            self.con.execute("COMMIT")
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         assignments = ", ".join(f'"{k}" = ?' for k in fields)
         values = [_encode("runs", k, v) for k, v in fields.items()]
-        self.con.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", [*values, run_id])
+        with self.writing("update the run's record"):
+            self.con.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", [*values, run_id])
 
     # -- reading -------------------------------------------------------------------------------
     def ok_case_ids(self, case_ids: Iterable[str]) -> set[str]:
@@ -302,6 +389,15 @@ class Store:
             "SELECT case_id FROM cases WHERE status = 'ok' AND case_id IN (SELECT case_id FROM ids)"
         ).fetchall()
         return {r[0] for r in rows}
+
+    def ok_outputs(self, case_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        """``{case_id: (output_path, output_sha256)}`` of the given finished cases that saved one."""
+        ids = pa.table({"case_id": pa.array(list(case_ids), pa.string())})  # noqa: F841
+        rows = self.con.execute(
+            "SELECT case_id, output_path, output_sha256 FROM cases WHERE status = 'ok' "
+            "AND output_path IS NOT NULL AND case_id IN (SELECT case_id FROM ids)"
+        ).fetchall()
+        return {case_id: (path, sha) for case_id, path, sha in rows}
 
     def scored_metrics(self, case_ids: Iterable[str]) -> dict[str, dict[str, str | None]]:
         """For each given case, ``{metric: metric_version}`` of the scores it already has."""

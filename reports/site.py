@@ -37,6 +37,7 @@ import pandas as pd
 import yaml
 from markupsafe import Markup
 
+from bench.folders import claim_folder
 from bench.store import Store
 from metrics.errors import RestoreBenchError
 from reports import analysis as an
@@ -53,6 +54,8 @@ DEFAULT_DB = Path("results/restorebench.duckdb")
 DEFAULT_OUT = Path("results/site")
 #: A file in every built site; the builder only ever empties a folder that has it (or is empty).
 MARKER = ".restorebench-site"
+#: The marker of a folder of generated Markdown kept with ``--keep-markdown``.
+MARKDOWN_MARKER = ".restorebench-markdown"
 #: Hand-written pages with a fixed place in the navigation; other pages go under "Guides".
 HANDWRITTEN_NAV = {"metrics.md": ("Methodology", "Metrics and calibration"),
                    "singan.md": ("Methods", "SinGAN"),
@@ -1211,10 +1214,8 @@ def build_site(
         temporary = tempfile.TemporaryDirectory(prefix="restorebench-site-")
         work = Path(temporary.name)
     else:
-        work = Path(work_dir).resolve()
-        if work.exists():
-            shutil.rmtree(work)
-        work.mkdir(parents=True)
+        work = claim_folder(Path(work_dir).resolve(), MARKDOWN_MARKER, option="--keep-markdown",
+                            note="generated Markdown of a restorebench site; replaced on every build")
     # Written first: MkDocs keeps hidden files when it empties the folder, so a build that fails
     # half-way still leaves a folder that the next build may replace.
     (out / MARKER).write_text("built by restorebench site; this folder is replaced on every build\n", encoding="utf-8")
