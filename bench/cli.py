@@ -7,20 +7,20 @@ import os
 import pkgutil
 import sys
 
-from metrics.errors import RestoreBenchError
+from restorebench.metrics.errors import RestoreBenchError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import bench.commands
+    from restorebench.bench import commands
 
     parser = argparse.ArgumentParser(
         prog="restorebench",
         description="Benchmark image restoration methods with faithful image-quality metrics.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for info in sorted(pkgutil.iter_modules(bench.commands.__path__), key=lambda i: i.name):
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
         if not info.name.startswith("_"):
-            importlib.import_module(f"bench.commands.{info.name}").register(sub)
+            importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
     return parser
 
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt as exc:
-        from bench.runner import Terminated
+        from restorebench.bench.runner import Terminated
 
         if isinstance(exc, Terminated):
             print("restorebench: stopped by SIGTERM; finished cases are stored (run the same command to resume)", file=sys.stderr)

@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-import metrics
-import models
-from bench.plan import Case
-from metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError
-from metrics.imageio import load_image, save_png
-from metrics.matlab import imresize
-from models.base import Method, RestoreContext
+from restorebench import metrics
+from restorebench import models
+from restorebench.bench.plan import Case
+from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError
+from restorebench.metrics.imageio import load_image, save_png
+from restorebench.metrics.matlab import imresize
+from restorebench.models.base import Method, RestoreContext
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def _score(
     aligned_output = output
     alignment = None
     if reference is not None and task.case.item.align != "none":
-        from metrics.registration import register_to
+        from restorebench.metrics.registration import register_to
 
         aligned_output, (dy, dx) = register_to(output, reference, method=task.case.item.align)
         alignment = f"{task.case.item.align} dy={dy:+.2f} dx={dx:+.2f}"

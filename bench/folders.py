@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from metrics.errors import RestoreBenchError
+from restorebench.metrics.errors import RestoreBenchError
 
 
 class FolderError(RestoreBenchError):

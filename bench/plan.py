@@ -12,9 +12,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.datasets import Item, load_items
-from bench.spec import LoadedSpec, Variant, canonical_json, dataset_task
-from metrics.imageio import file_sha256
+from restorebench.bench.datasets import Item, load_items
+from restorebench.bench.spec import LoadedSpec, Variant, canonical_json, dataset_task
+from restorebench.metrics.imageio import file_sha256
 
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
 

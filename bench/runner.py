@@ -22,11 +22,11 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from bench import provenance
-from bench.execute import MetricSpecLite, Task, case_row, execute, placeholder_scores
-from bench.plan import Plan, file_digest, make_plan
-from bench.spec import LoadedSpec, variant_record
-from bench.store import Store, StoreWriteError
+from restorebench.bench import provenance
+from restorebench.bench.execute import MetricSpecLite, Task, case_row, execute, placeholder_scores
+from restorebench.bench.plan import Plan, file_digest, make_plan
+from restorebench.bench.spec import LoadedSpec, variant_record
+from restorebench.bench.store import Store, StoreWriteError
 
 FLUSH_EVERY_CASES = 32
 FLUSH_EVERY_SECONDS = 1.0
@@ -64,7 +64,7 @@ def _metric_specs(loaded: LoadedSpec) -> tuple[MetricSpecLite, ...]:
 
 
 def _metric_records(loaded: LoadedSpec) -> list[dict[str, Any]]:
-    import metrics
+    from restorebench import metrics
 
     rows = []
     for spec in loaded.spec.metrics:

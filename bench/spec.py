@@ -18,8 +18,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from metrics.errors import RestoreBenchError, UnknownNameError
-from metrics.weights import fingerprint as weights_fingerprint
+from restorebench.metrics.errors import RestoreBenchError, UnknownNameError
+from restorebench.metrics.weights import fingerprint as weights_fingerprint
 
 HARNESS_KEYS = ("name", "label", "samples", "inputs", "datasets")
 # Seeds are stored in an INTEGER column and seed numpy/torch generators: validated here, so that a
@@ -235,7 +235,7 @@ def _takes_list(annotation: Any) -> bool:
 
 
 def _expand_methods(spec: Spec, problem, problems: list[str]) -> list[Variant]:
-    import models
+    from restorebench import models
 
     variants: list[Variant] = []
     seen: dict[str, int] = {}
@@ -296,7 +296,7 @@ def _expand_methods(spec: Spec, problem, problems: list[str]) -> list[Variant]:
 
 
 def _check_metrics(spec: Spec, problem, problems: list[str]) -> None:
-    import metrics
+    from restorebench import metrics
 
     names = [m.name for m in spec.metrics]
     for i, metric_spec in enumerate(spec.metrics):

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import duckdb
 import pyarrow as pa
 
-from metrics.errors import RestoreBenchError
+from restorebench.metrics.errors import RestoreBenchError
 
 SCHEMA_VERSION = 1
 

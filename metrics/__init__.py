@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from metrics.base import REGISTRY, Metric, register
-from metrics.batch import score_many
-from metrics.errors import (
+from restorebench.metrics.base import REGISTRY, Metric, register
+from restorebench.metrics.batch import score_many
+from restorebench.metrics.errors import (
     ImageTooSmallError,
     InvalidImageError,
     RestoreBenchError,

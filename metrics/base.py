@@ -18,9 +18,9 @@ from typing import Any, ClassVar, Iterable, Literal, Sequence
 
 import numpy as np
 
-from metrics.errors import ImageTooSmallError, RestoreBenchError, SizeMismatchError
-from metrics.imageio import as_rgb_uint8, load_image
-from metrics.registry import Registry
+from restorebench.metrics.errors import ImageTooSmallError, RestoreBenchError, SizeMismatchError
+from restorebench.metrics.imageio import as_rgb_uint8, load_image
+from restorebench.metrics.registry import Registry
 
 Kind = Literal["FR", "NR"]
 
@@ -91,7 +91,7 @@ class Metric:
 
     def weights_fingerprint(self) -> dict[str, str | None]:
         """``{checkpoint key: sha256 of the file found, or None while missing}``."""
-        from metrics.weights import fingerprint
+        from restorebench.metrics.weights import fingerprint
 
         return fingerprint(self.weights)
 
@@ -130,5 +130,5 @@ def _as_array(item: np.ndarray | str) -> np.ndarray:
     return load_image(item) if isinstance(item, str) else item
 
 
-REGISTRY: Registry[type[Metric]] = Registry("metric", "metrics")
+REGISTRY: Registry[type[Metric]] = Registry("metric", "restorebench.metrics")
 register = REGISTRY.register

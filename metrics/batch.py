@@ -22,8 +22,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from metrics.base import REGISTRY
-from metrics.errors import RestoreBenchError
+from restorebench.metrics.base import REGISTRY
+from restorebench.metrics.errors import RestoreBenchError
 
 Item = np.ndarray | str
 

@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 from scipy.special import gamma as gamma_fn
 
-from metrics.base import Metric, register
-from metrics.errors import InvalidImageError
-from metrics.matlab import imresize, rgb2gray_double
-from metrics.nss import (
+from restorebench.metrics.base import Metric, register
+from restorebench.metrics.errors import InvalidImageError
+from restorebench.metrics.matlab import imresize, rgb2gray_double
+from restorebench.metrics.nss import (
     Workspace,
     aggd_from_moments,
     band_count,

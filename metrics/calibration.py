@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from metrics.base import REGISTRY
-from metrics.errors import WeightsUnavailableError
-from metrics.imageio import IMAGE_SUFFIXES, load_image
+from restorebench.metrics.base import REGISTRY
+from restorebench.metrics.errors import WeightsUnavailableError
+from restorebench.metrics.imageio import IMAGE_SUFFIXES, load_image
 
 
 @dataclass(frozen=True)

@@ -45,9 +45,9 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from metrics.base import Metric, register
-from metrics.device import select_device
-from metrics.weights import WeightFile, declare, load_state, resolve
+from restorebench.metrics.base import Metric, register
+from restorebench.metrics.device import select_device
+from restorebench.metrics.weights import WeightFile, declare, load_state, resolve
 
 Checkpoint = Literal["koniq10k", "kadid10k", "pipal"]
 Protocol = Literal["study", "crops"]
@@ -303,7 +303,7 @@ def load_network(checkpoint: str, device: str = "cpu") -> Any:
 
     Raises :class:`~metrics.errors.WeightsUnavailableError` when the file is missing or fails
     its hash check, and :class:`~metrics.errors.RestoreBenchError` when its layout differs."""
-    from metrics.errors import RestoreBenchError
+    from restorebench.metrics.errors import RestoreBenchError
 
     wf = CHECKPOINTS[checkpoint][0]
     path = resolve(wf.key)

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from metrics.base import Metric, register
-from metrics.matlab import rgb2gray_double
-from metrics.nss import thread_workspace
-from metrics.ssim import ssim_and_cs, ssim_downsample
+from restorebench.metrics.base import Metric, register
+from restorebench.metrics.matlab import rgb2gray_double
+from restorebench.metrics.nss import thread_workspace
+from restorebench.metrics.ssim import ssim_and_cs, ssim_downsample
 
 # The published weights; they sum to 1.0001, hence the normalisation in 'wtd_sum'.
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)

@@ -33,10 +33,10 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from metrics.base import Metric, register
-from metrics.errors import WeightsUnavailableError
-from metrics.imageio import as_rgb_uint8, load_image
-from metrics.weights import WeightFile, declare, load_state, resolve
+from restorebench.metrics.base import Metric, register
+from restorebench.metrics.errors import WeightsUnavailableError
+from restorebench.metrics.imageio import as_rgb_uint8, load_image
+from restorebench.metrics.weights import WeightFile, declare, load_state, resolve
 
 Backbone = Literal["inception_resnet_v2", "vgg16"]
 BACKBONES: tuple[str, ...] = ("inception_resnet_v2", "vgg16")
@@ -133,7 +133,7 @@ def _load(backbone: str, path: str, size: int, mtime_ns: int, device: str):
 
 def load_network(backbone: str, *, device: str | None = None):
     """Resolve the backbone's checkpoint (hash-checked) and return the loaded network."""
-    from metrics.device import select_device
+    from restorebench.metrics.device import select_device
 
     path = resolve(WEIGHT_FILES[backbone].key)
     st = path.stat()

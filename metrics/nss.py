@@ -28,7 +28,7 @@ import numpy as np
 from scipy.ndimage import correlate1d
 from scipy.special import gamma as gamma_fn
 
-from metrics.matlab import gaussian_kernel_1d
+from restorebench.metrics.matlab import gaussian_kernel_1d
 
 GRID_START, GRID_STEP, GRID_STOP = 0.2, 0.001, 10.0
 # |I − μ| at or below this many ulp of max |I| is filtering round-off of an exact 0 (see mscn).

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from metrics.base import Metric, register
-from metrics.matlab import padarray, rgb2gray_double
-from metrics.nss import Workspace, mscn, thread_workspace
+from restorebench.metrics.base import Metric, register
+from restorebench.metrics.matlab import padarray, rgb2gray_double
+from restorebench.metrics.nss import Workspace, mscn, thread_workspace
 
 BLOCK_SIZE = 16
 ACTIVITY_THRESHOLD = 0.1

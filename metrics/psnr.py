@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from metrics.base import Metric, register
+from restorebench.metrics.base import Metric, register
 
 
 def psnr(image: np.ndarray, reference: np.ndarray, *, data_range: float = 255.0) -> float:

@@ -13,10 +13,10 @@ import math
 
 import numpy as np
 
-from metrics.base import Metric, register
-from metrics.errors import ImageTooSmallError
-from metrics.matlab import rgb2ycbcr_y
-from metrics.psnr import psnr
+from restorebench.metrics.base import Metric, register
+from restorebench.metrics.errors import ImageTooSmallError
+from restorebench.metrics.matlab import rgb2ycbcr_y
+from restorebench.metrics.psnr import psnr
 
 
 def psnr_y(image: np.ndarray, reference: np.ndarray, *, crop_border: int = 0) -> float:

@@ -18,9 +18,9 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from metrics.errors import SizeMismatchError
-from metrics.imageio import as_rgb_uint8
-from metrics.matlab import rgb2gray
+from restorebench.metrics.errors import SizeMismatchError
+from restorebench.metrics.imageio import as_rgb_uint8
+from restorebench.metrics.matlab import rgb2gray
 
 RegistrationMethod = Literal["phase", "none"]
 

@@ -15,7 +15,7 @@ import os
 import pkgutil
 from typing import Callable, Generic, TypeVar
 
-from metrics.errors import UnknownNameError
+from restorebench.metrics.errors import UnknownNameError
 
 T = TypeVar("T")
 PLUGINS_VAR = "RESTOREBENCH_PLUGINS"

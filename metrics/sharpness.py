@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from metrics.base import Metric, register
-from metrics.matlab import rgb2gray
+from restorebench.metrics.base import Metric, register
+from restorebench.metrics.matlab import rgb2gray
 
 
 def rms_contrast(gray: np.ndarray) -> float:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import correlate1d
 
-from metrics.base import Metric, register
-from metrics.matlab import rgb2gray_double
-from metrics.nss import Workspace, thread_workspace
+from restorebench.metrics.base import Metric, register
+from restorebench.metrics.matlab import rgb2gray_double
+from restorebench.metrics.nss import Workspace, thread_workspace
 
 
 def gaussian_window_1d(size: int = 11, sigma: float = 1.5) -> np.ndarray:

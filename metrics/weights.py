@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 from urllib.parse import urlparse
 
-from metrics.errors import RestoreBenchError, UnknownNameError, WeightsUnavailableError
+from restorebench.metrics.errors import RestoreBenchError, UnknownNameError, WeightsUnavailableError
 
 ENV_VAR = "RESTOREBENCH_WEIGHTS"
 DEFAULT_DIR = Path("~/.cache/restorebench/weights")
@@ -300,7 +300,7 @@ def match(source: Path) -> list[WeightFile]:
 
 
 def entry(key: str) -> WeightFile:
-    from metrics.registry import did_you_mean
+    from restorebench.metrics.registry import did_you_mean
 
     if key not in CATALOGUE:
         raise UnknownNameError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.base import REGISTRY, Method, RestoreContext, register
+from restorebench.models.base import REGISTRY, Method, RestoreContext, register
 
 
 def method_class(name: str) -> type[Method]:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from metrics.registry import Registry
+from restorebench.metrics.registry import Registry
 
 Task = Literal["deblur", "sr"]
 
@@ -132,5 +132,5 @@ def source_digest(cls: type) -> str:
     return digest.hexdigest()
 
 
-REGISTRY: Registry[type[Method]] = Registry("method", "models")
+REGISTRY: Registry[type[Method]] = Registry("method", "restorebench.models")
 register = REGISTRY.register

@@ -13,8 +13,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from skimage import restoration
 
-from models.base import Method, register
-from models.kernels import gaussian_kernel
+from restorebench.models.base import Method, register
+from restorebench.models.kernels import gaussian_kernel
 
 
 class _DeconvParams(BaseModel):

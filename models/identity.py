@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.base import Method, register
+from restorebench.models.base import Method, register
 
 
 @register()

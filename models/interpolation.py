@@ -6,8 +6,8 @@ from typing import ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from metrics.matlab import imresize
-from models.base import Method, register
+from restorebench.metrics.matlab import imresize
+from restorebench.models.base import Method, register
 
 
 class InterpolationParams(BaseModel):

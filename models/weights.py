@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from metrics.errors import RestoreBenchError
-from metrics.weights import CATALOGUE, load_state, resolve
+from restorebench.metrics.errors import RestoreBenchError
+from restorebench.metrics.weights import CATALOGUE, load_state, resolve
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

@@ -63,11 +63,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from metrics.device import select_device
-from metrics.errors import InvalidImageError, RestoreBenchError
-from metrics.matlab import imresize
-from models.base import Method, register
-from models.weights import array_to_tensor
+from restorebench.metrics.device import select_device
+from restorebench.metrics.errors import InvalidImageError, RestoreBenchError
+from restorebench.metrics.matlab import imresize
+from restorebench.models.base import Method, register
+from restorebench.models.weights import array_to_tensor
 
 Profile = Literal["paper", "fast"]
 # The son D(h) must keep the 4-tap bicubic support on each side.

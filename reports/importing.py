@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from bench.store import Store
-from metrics.errors import RestoreBenchError
+from restorebench.bench.store import Store
+from restorebench.metrics.errors import RestoreBenchError
 
 LONG_REQUIRED = ("dataset", "method", "image", "metric", "value")
 LONG_OPTIONAL = ("domain", "task")
@@ -331,7 +331,7 @@ def describe_metric(name: str) -> dict[str, Any]:
     installation has the metric (the metric is not instantiated: that could load weights), else
     from :data:`KNOWN_DIRECTIONS` (direction only), else with an unknown direction."""
     try:
-        from metrics.base import REGISTRY
+        from restorebench.metrics.base import REGISTRY
 
         cls = REGISTRY.get(name)
         low, high = cls.value_range

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.store import Store
+from restorebench.bench.store import Store
 
 DOMAINS = {"aerial": ["aerial-a", "aerial-b"], "medical": ["medical-a", "medical-b"], "flora": ["flora-a"]}
 METRICS = [

@@ -10,7 +10,7 @@ from typing import Mapping
 
 import numpy as np
 
-from metrics.imageio import as_rgb_uint8, save_png
+from restorebench.metrics.imageio import as_rgb_uint8, save_png
 
 CAPTION_HEIGHT = 18
 GAP = 4
@@ -48,7 +48,7 @@ def _fit(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """``image`` at ``shape`` (MATLAB bicubic when the sizes differ)."""
     if image.shape[:2] == shape:
         return image
-    from metrics.matlab import imresize
+    from restorebench.metrics.matlab import imresize
 
     return imresize(image, output_shape=shape)
 

@@ -37,13 +37,13 @@ import pandas as pd
 import yaml
 from markupsafe import Markup
 
-from bench.folders import claim_folder
-from bench.store import Store
-from metrics.errors import RestoreBenchError
-from reports import analysis as an
-from reports import markdown as md
-from reports import plots
-from reports.importing import KNOWN_DIRECTIONS
+from restorebench.bench.folders import claim_folder
+from restorebench.bench.store import Store
+from restorebench.metrics.errors import RestoreBenchError
+from restorebench.reports import analysis as an
+from restorebench.reports import markdown as md
+from restorebench.reports import plots
+from restorebench.reports.importing import KNOWN_DIRECTIONS
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -821,7 +821,7 @@ def build_start_scale(ctx: SiteContext, work_images: Callable[[str], Path | None
 def singan_grids(ctx: SiteContext, params: Mapping[str, Any], resolve: Callable[[str], Path | None], *, limit: int = 3) -> list[dict[str, Any]]:
     """Grids of the sharp photo, the blurred input and one sample per start scale (first
     ``limit`` images), drawn by :func:`reports.singan_grid.singan_grid`."""
-    from reports import singan_grid as module
+    from restorebench.reports import singan_grid as module
     scale_of = {v: p["gen_start_scale"] for v, p in params.items() if isinstance(p, Mapping) and p.get("gen_start_scale") is not None}
     cases = ctx.data.cases[ctx.data.cases["variant_id"].isin(list(scale_of)) & (ctx.data.cases["status"] == "ok")]
     grids = []
@@ -965,7 +965,7 @@ def build_methodology(ctx: SiteContext) -> None:
 def _metric_doc(name: str) -> tuple[str | None, str | None]:
     """The metric class's docstring and conventions from the registry, if this installation has it."""
     try:
-        from metrics.base import REGISTRY
+        from restorebench.metrics.base import REGISTRY
 
         cls = REGISTRY.get(name)
     except Exception:  # unknown metric (e.g. imported), or a metric module that fails to import

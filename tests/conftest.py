@@ -21,8 +21,8 @@ sys.path.insert(0, str(PLUGINS))
 
 @pytest.fixture(scope="session")
 def builtin_root() -> Path:
-    from bench.datasets import cache_root
-    from bench.datasets.builtin import ensure_builtin
+    from restorebench.bench.datasets import cache_root
+    from restorebench.bench.datasets.builtin import ensure_builtin
 
     return ensure_builtin(cache_root() / "data", seed=0)
 
@@ -43,7 +43,7 @@ def write_spec(tmp_path):
 def weights_dir(tmp_path, monkeypatch) -> Path:
     """An empty weights folder searched first, and a missing user folder: a test never sees the
     checkpoints installed on the machine it runs on."""
-    from metrics import weights
+    from restorebench.metrics import weights
 
     folder = tmp_path / "weights"
     folder.mkdir()

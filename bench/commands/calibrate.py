@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from metrics.calibration import calibrate, format_table
+    from restorebench.metrics.calibration import calibrate, format_table
 
     rows = calibrate(args.directory, args.official)
     print(format_table(rows))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.commands._common import add_db
+from restorebench.bench.commands._common import add_db
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.store import Store
+    from restorebench.bench.store import Store
 
     with Store(args.db, read_only=True) as store:
         for path in store.export(args.out, fmt=args.format):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.commands._common import add_db
+from restorebench.bench.commands._common import add_db
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,14 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_long(args: argparse.Namespace) -> int:
-    from reports.importing import import_long
+    from restorebench.reports.importing import import_long
 
     print(import_long(args.db, args.file).message(args.db))
     return 0
 
 
 def _run_maniqa(args: argparse.Namespace) -> int:
-    from reports.importing import import_maniqa
+    from restorebench.reports.importing import import_maniqa
 
     result = import_maniqa(args.db, args.file, dataset=args.dataset, method=args.method, metric=args.metric,
                            domain=args.domain, task=args.task)

@@ -6,7 +6,7 @@ import math
 import sys
 from typing import Any
 
-from bench.commands._common import add_db
+from restorebench.bench.commands._common import add_db
 
 QUERY = """
 SELECT dataset, label, metric, any_value(higher_is_better) AS higher_is_better,
@@ -98,7 +98,7 @@ def _visible_rjust(text: str, width: int) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.store import Store
+    from restorebench.bench.store import Store
 
     with Store(args.db, read_only=True) as store:
         rows = store.query(QUERY).to_pylist()

@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _methods() -> list[dict[str, Any]]:
-    import models
-    from metrics import weights
+    from restorebench import models
+    from restorebench.metrics import weights
 
     rows = []
     for name in models.available():
@@ -37,13 +37,13 @@ def _methods() -> list[dict[str, Any]]:
 
 
 def _metrics() -> list[dict[str, Any]]:
-    import metrics
+    from restorebench import metrics
 
     return [metrics.get(name).describe() for name in metrics.available()]
 
 
 def _datasets() -> list[dict[str, Any]]:
-    from bench.datasets import builtin
+    from restorebench.bench.datasets import builtin
 
     return [
         {"kind": "blur_triplets", "task": "deblur", "layout": "sharp/, motion_blurred/, defocused_blurred/ with {id}_{DEVICE}_{S|M|F}.{jpg|png}",

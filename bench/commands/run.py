@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.commands._common import DEFAULT_OUT, add_db
+from restorebench.bench.commands._common import DEFAULT_OUT, add_db
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.runner import RunOptions, run
-    from bench.spec import load_spec
+    from restorebench.bench.runner import RunOptions, run
+    from restorebench.bench.spec import load_spec
 
     loaded = load_spec(args.spec)
     options = RunOptions(

@@ -7,7 +7,7 @@ import math
 import sys
 from pathlib import Path
 
-from metrics.errors import RestoreBenchError
+from restorebench.metrics.errors import RestoreBenchError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,8 +34,8 @@ def _parse_options(pairs: list[str]) -> dict:
 
 
 def handle(args: argparse.Namespace) -> int:
-    import metrics
-    from metrics.imageio import load_image
+    from restorebench import metrics
+    from restorebench.metrics.imageio import load_image
 
     metric = metrics.get(args.metric, **_parse_options(args.option))
     refs = args.ref or []

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.commands._common import add_db
+from restorebench.bench.commands._common import add_db
 
 DEFAULT_SITE_OUT = Path("results/site")
 
@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from reports.site import build_site
+    from restorebench.reports.site import build_site
 
     index = build_site(args.db, args.out, work_dir=args.keep_markdown)
     print(index)

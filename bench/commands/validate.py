@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from bench.spec import load_spec
+    from restorebench.bench.spec import load_spec
 
     loaded = load_spec(args.spec)
     print(f"{args.spec}: valid — {len(loaded.spec.datasets)} dataset(s), {len(loaded.variants)} method variant(s), {len(loaded.spec.metrics)} metric(s)")
@@ -23,7 +23,7 @@ def handle(args: argparse.Namespace) -> int:
         if missing:
             print(f"    weights missing (its cases will be recorded as unavailable): {', '.join(missing)}")
     if args.plan:
-        from bench.plan import make_plan
+        from restorebench.bench.plan import make_plan
 
         plan = make_plan(loaded)
         for name, items in plan.items.items():

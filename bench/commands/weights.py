@@ -47,9 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _catalogue():
-    import metrics
-    import models
-    from metrics import weights
+    from restorebench import metrics
+    from restorebench import models
+    from restorebench.metrics import weights
 
     models.available()
     metrics.available()

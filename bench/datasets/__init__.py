@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from metrics.errors import RestoreBenchError
+from restorebench.metrics.errors import RestoreBenchError
 
 
 class DatasetError(RestoreBenchError):
@@ -58,7 +58,7 @@ def cache_root() -> Path:
 
 def load_items(spec, *, seed: int = 0) -> list[Item]:
     """Items of a :class:`bench.spec.DatasetSpec` (builtin data is generated on first use)."""
-    from bench.datasets import blur_triplets, builtin, lr_sets
+    from restorebench.bench.datasets import blur_triplets, builtin, lr_sets
 
     if spec.source == "builtin":
         root = builtin.ensure_builtin(cache_root() / "data", seed=seed)

@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from bench.datasets import DatasetError, Item
+from restorebench.bench.datasets import DatasetError, Item
 
 FOLDERS = {"S": "sharp", "M": "motion_blurred", "F": "defocused_blurred"}
 BLUR_OF = {"M": "motion", "F": "defocus"}

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import convolve
 
-from metrics.imageio import save_png
-from metrics.matlab import imresize
-from models.kernels import anisotropic_gaussian_kernel, disk_kernel, gaussian_kernel, motion_kernel
+from restorebench.metrics.imageio import save_png
+from restorebench.metrics.matlab import imresize
+from restorebench.models.kernels import anisotropic_gaussian_kernel, disk_kernel, gaussian_kernel, motion_kernel
 
 VERSION = 1
 TRIPLET_SOURCES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "motorcycle_right")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from bench.datasets import DatasetError, Item
-from metrics.imageio import IMAGE_SUFFIXES
+from restorebench.bench.datasets import DatasetError, Item
+from restorebench.metrics.imageio import IMAGE_SUFFIXES
 
 
 def _images(folder: Path) -> list[Path]:

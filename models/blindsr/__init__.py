@@ -33,10 +33,10 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from metrics.device import select_device
-from metrics.errors import RestoreBenchError
-from metrics.weights import CATALOGUE, WeightFile, declare
-from models.base import Method, register
+from restorebench.metrics.device import select_device
+from restorebench.metrics.errors import RestoreBenchError
+from restorebench.metrics.weights import CATALOGUE, WeightFile, declare
+from restorebench.models.base import Method, register
 
 MANIFEST = Path(__file__).with_name("manifest.json")
 RAW = "https://github.com/sunreef/BlindSR/raw/master/checkpoints/x2_blind_sr"
@@ -72,8 +72,8 @@ _LOCK = threading.Lock()
 
 @functools.lru_cache(maxsize=2)
 def _networks(device: str) -> tuple[Any, Any]:
-    from models.blindsr.network import Discriminator, Generator
-    from models.weights import CheckpointLayoutError, load_checkpoint, load_into
+    from restorebench.models.blindsr.network import Discriminator, Generator
+    from restorebench.models.weights import CheckpointLayoutError, load_checkpoint, load_into
 
     nets = []
     for part, cls in (("generator", Generator), ("discriminator", Discriminator)):
@@ -126,8 +126,8 @@ class BlindSRMethod(Method):
         import torch
         from PIL import Image
 
-        from models.blindsr import network as N
-        from models.weights import image_to_tensor, tensor_to_image
+        from restorebench.models.blindsr import network as N
+        from restorebench.models.weights import image_to_tensor, tensor_to_image
 
         if self.ctx.scale != 2:
             raise RestoreBenchError(f"blindsr: the published networks are ×2 only, this item needs ×{self.ctx.scale}")
@@ -182,8 +182,8 @@ class BlindSRMethod(Method):
 
 @functools.cache
 def _network_rows() -> tuple[dict[str, Any], ...]:
-    from models.blindsr.network import Discriminator, Generator
-    from models.weights import meta_parameter_count
+    from restorebench.models.blindsr.network import Discriminator, Generator
+    from restorebench.models.weights import meta_parameter_count
 
     return (
         {"variant": "x2", "network": "generator", "parameters": meta_parameter_count(Generator),

@@ -26,10 +26,10 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from metrics.device import select_device
-from metrics.errors import RestoreBenchError
-from metrics.weights import WeightFile, declare
-from models.base import Method, register
+from restorebench.metrics.device import select_device
+from restorebench.metrics.errors import RestoreBenchError
+from restorebench.metrics.weights import WeightFile, declare
+from restorebench.models.base import Method, register
 
 MANIFEST = Path(__file__).with_name("manifest.json")
 URL = "https://drive.google.com/drive/folders/1aOaxXFfMAM6GvvPz56lzUwVmg7BMM_mR"
@@ -79,8 +79,8 @@ _LOCK = threading.Lock()
 def _network(key: str, variant: str, device: str) -> Any:
     """The network of ``variant`` with the checkpoint of ``key`` loaded, on ``device`` (cached
     per process: cases of a run share it)."""
-    from models.dan.network import CONFIGS, DAN
-    from models.weights import load_checkpoint, load_into
+    from restorebench.models.dan.network import CONFIGS, DAN
+    from restorebench.models.weights import load_checkpoint, load_into
 
     state = load_checkpoint(key)
     net = DAN(CONFIGS[variant])
@@ -134,7 +134,7 @@ class DANMethod(Method):
     def restore(self, image: np.ndarray) -> np.ndarray:
         import torch
 
-        from models.weights import image_to_tensor, tensor_to_image
+        from restorebench.models.weights import image_to_tensor, tensor_to_image
 
         version, scale, setting = self._variant()
         device = select_device(self.ctx.device)
@@ -148,8 +148,8 @@ class DANMethod(Method):
 
 @functools.cache
 def _network_rows() -> tuple[dict[str, Any], ...]:
-    from models.dan.network import CONFIGS, DAN
-    from models.weights import meta_parameter_count
+    from restorebench.models.dan.network import CONFIGS, DAN
+    from restorebench.models.weights import meta_parameter_count
 
     rows = []
     for v, s, setting in VARIANTS:

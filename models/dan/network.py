@@ -28,7 +28,7 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
-from models.weights import Blender, core_of_window, tiles, window
+from restorebench.models.weights import Blender, core_of_window, tiles, window
 
 Version = Literal["v1", "v2"]
 

@@ -45,10 +45,10 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from metrics.device import select_device
-from metrics.errors import InvalidImageError, RestoreBenchError
-from metrics.weights import CATALOGUE, WeightFile, declare
-from models.base import Method, register
+from restorebench.metrics.device import select_device
+from restorebench.metrics.errors import InvalidImageError, RestoreBenchError
+from restorebench.metrics.weights import CATALOGUE, WeightFile, declare
+from restorebench.models.base import Method, register
 
 MANIFEST = Path(__file__).with_name("manifest.json")
 URL = "https://drive.google.com/drive/folders/1v7Lthkp-nLwdXGGkqolBgl5H88oNDH6l"
@@ -96,8 +96,8 @@ _LOCK = threading.Lock()
 @functools.lru_cache(maxsize=2)
 def _experts(scale: int) -> dict[str, list[dict[str, Any]]]:
     """The 25 experts' state dicts (one or two passes each), checked against the official layout."""
-    from models.moesr.network import Expert, expert_ids
-    from models.weights import CheckpointLayoutError, layout_problems, load_checkpoint, strip_prefix
+    from restorebench.models.moesr.network import Expert, expert_ids
+    from restorebench.models.weights import CheckpointLayoutError, layout_problems, load_checkpoint, strip_prefix
 
     key = weights_key(scale, "experts")
     data = load_checkpoint(key)
@@ -127,8 +127,8 @@ def _experts(scale: int) -> dict[str, list[dict[str, Any]]]:
 
 @functools.lru_cache(maxsize=4)
 def _small_network(scale: int, part: str, device: str) -> Any:
-    from models.moesr.network import ISE, KEN
-    from models.weights import load_checkpoint, load_into
+    from restorebench.models.moesr.network import ISE, KEN
+    from restorebench.models.weights import load_checkpoint, load_into
 
     key = weights_key(scale, part)
     net = ISE() if part == "ise" else KEN()
@@ -180,9 +180,9 @@ class MoESRMethod(Method):
         import torch
         import torch.nn.functional as F
 
-        from models.moesr import network as N
-        from models.moesr.finetune import FinetuneConfig, finetune
-        from models.weights import image_to_tensor, tensor_to_image, tiled
+        from restorebench.models.moesr import network as N
+        from restorebench.models.moesr.finetune import FinetuneConfig, finetune
+        from restorebench.models.weights import image_to_tensor, tensor_to_image, tiled
 
         scale = self._scale()
         p = self.params
@@ -272,8 +272,8 @@ class MoESRMethod(Method):
 
 @functools.cache
 def _network_rows() -> tuple[dict[str, Any], ...]:
-    from models.moesr.network import ISE, KEN, Expert
-    from models.weights import meta_parameter_count
+    from restorebench.models.moesr.network import ISE, KEN, Expert
+    from restorebench.models.weights import meta_parameter_count
 
     expert, ise, ken = (meta_parameter_count(c) for c in (Expert, ISE, KEN))
     rows = []

@@ -26,8 +26,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from scipy.signal import convolve2d
 
-from models.moesr.network import downscale_with_kernel
-from models.weights import array_to_tensor
+from restorebench.models.moesr.network import downscale_with_kernel
+from restorebench.models.weights import array_to_tensor
 
 
 @dataclass(frozen=True)

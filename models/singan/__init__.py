@@ -3,6 +3,6 @@
 Only :mod:`models.singan.method` is imported on discovery; torch and the networks load when a
 pyramid is first needed.
 """
-from models.singan.method import SinGAN, SinGANParams
+from restorebench.models.singan.method import SinGAN, SinGANParams
 
 __all__ = ["SinGAN", "SinGANParams"]

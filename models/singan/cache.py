@@ -19,8 +19,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from models.singan.pyramid import FORMAT_VERSION
-from models.singan.settings import TrainingSettings
+from restorebench.models.singan.pyramid import FORMAT_VERSION
+from restorebench.models.singan.settings import TrainingSettings
 
 DEFAULT_DIR = Path("~/.cache/restorebench/singan")
 MEMORY_SLOTS = 4
@@ -69,10 +69,10 @@ def obtain_pyramid(
     """The trained pyramid of ``image``: from memory, from disk, or trained now (then saved)."""
     import torch
 
-    from metrics.weights import load_state
-    from models.singan.geometry import pyramid_geometry
-    from models.singan.pyramid import Pyramid
-    from models.singan.training import train_pyramid
+    from restorebench.metrics.weights import load_state
+    from restorebench.models.singan.geometry import pyramid_geometry
+    from restorebench.models.singan.pyramid import Pyramid
+    from restorebench.models.singan.training import train_pyramid
 
     key = training_key(image, settings, seed=seed, code_digest=code_digest)
     memo_key = (key, str(device))

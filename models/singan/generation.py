@@ -27,10 +27,10 @@ import hashlib
 import numpy as np
 import torch
 
-from metrics.matlab import imresize
-from models.singan.imaging import crop, official_resize, to_signed, to_uint8
-from models.singan.pyramid import Pyramid, gaussian_noise
-from models.weights import array_to_tensor
+from restorebench.metrics.matlab import imresize
+from restorebench.models.singan.imaging import crop, official_resize, to_signed, to_uint8
+from restorebench.models.singan.pyramid import Pyramid, gaussian_noise
+from restorebench.models.weights import array_to_tensor
 
 
 def noise_seed(seed: int, sample: int, scale: int) -> int:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from metrics.matlab import imresize
+from restorebench.metrics.matlab import imresize
 
 LEVEL_GUARD = 1e-3
 

@@ -12,10 +12,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from metrics.errors import RestoreBenchError
-from metrics.imageio import as_rgb_uint8
-from models.base import Method, RestoreContext, register, source_digest
-from models.singan.settings import TrainingSettings, resolve_settings
+from restorebench.metrics.errors import RestoreBenchError
+from restorebench.metrics.imageio import as_rgb_uint8
+from restorebench.models.base import Method, RestoreContext, register, source_digest
+from restorebench.models.singan.settings import TrainingSettings, resolve_settings
 
 
 class SinGANParams(BaseModel):
@@ -79,8 +79,8 @@ class SinGAN(Method):
             raise RestoreBenchError(
                 f"singan: item '{context.item_id}' has no training image; SinGAN trains on the sharp photo of a blur triplet"
             )
-        from metrics.device import select_device
-        from models.singan.cache import obtain_pyramid
+        from restorebench.metrics.device import select_device
+        from restorebench.models.singan.cache import obtain_pyramid
 
         image = as_rgb_uint8(context.training_image, name="training image")
         cache_dir = Path(context.cache_dir) / "singan" if context.cache_dir is not None else None
@@ -103,8 +103,8 @@ class SinGAN(Method):
         The blurred photo is first resized to the training photo's size if they differ (MATLAB
         bicubic); the finest-scale sample is resized back to ``image``'s size.
         """
-        from metrics.matlab import imresize
-        from models.singan.generation import generate, resize_output
+        from restorebench.metrics.matlab import imresize
+        from restorebench.models.singan.generation import generate, resize_output
 
         if self._pyramid is None or self._training_shape is None:
             raise RuntimeError("singan: call prepare(context) before restore(image)")

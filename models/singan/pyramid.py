@@ -18,10 +18,10 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from models.singan.geometry import PyramidGeometry
-from models.singan.imaging import Upsampler, upsamplers
-from models.singan.networks import Generator, set_trainable
-from models.singan.settings import TrainingSettings
+from restorebench.models.singan.geometry import PyramidGeometry
+from restorebench.models.singan.imaging import Upsampler, upsamplers
+from restorebench.models.singan.networks import Generator, set_trainable
+from restorebench.models.singan.settings import TrainingSettings
 
 NoiseSource = Callable[[int, int], torch.Tensor]
 """``noise(scale, batch) -> (batch, 3, H_n + 2p, W_n + 2p)`` padded noise for a scale."""

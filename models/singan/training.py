@@ -57,12 +57,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.singan.geometry import PyramidGeometry
-from models.singan.imaging import official_resize, to_signed
-from models.singan.networks import Discriminator, Generator, counted_as_passes, initialise
-from models.singan.pyramid import Pyramid, gaussian_noise, pad
-from models.singan.settings import TrainingSettings
-from models.weights import array_to_tensor
+from restorebench.models.singan.geometry import PyramidGeometry
+from restorebench.models.singan.imaging import official_resize, to_signed
+from restorebench.models.singan.networks import Discriminator, Generator, counted_as_passes, initialise
+from restorebench.models.singan.pyramid import Pyramid, gaussian_noise, pad
+from restorebench.models.singan.settings import TrainingSettings
+from restorebench.models.weights import array_to_tensor
 
 MEMORY_FORMAT = torch.channels_last
 

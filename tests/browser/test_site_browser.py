@@ -16,9 +16,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-from reports.importing import import_long
-from reports.sample_data import write_sample_database
-from reports.site import SiteOptions, build_site
+from restorebench.reports.importing import import_long
+from restorebench.reports.sample_data import write_sample_database
+from restorebench.reports.site import SiteOptions, build_site
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

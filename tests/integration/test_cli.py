@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.cli import main
+from restorebench.bench.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,7 +57,7 @@ def test_list_json_describes_methods_and_metrics(capsys):
 
 
 def test_console_script_entry_point_runs():
-    result = subprocess.run([sys.executable, "-m", "bench.cli", "--help"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "restorebench.bench.cli", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0 and "validate" in result.stdout
 
 

@@ -12,13 +12,13 @@ from PIL import Image
 
 torch = pytest.importorskip("torch")
 
-from bench.cli import main  # noqa: E402
-from bench.runner import RunOptions, run  # noqa: E402
-from bench.spec import load_spec  # noqa: E402
-from bench.store import Store  # noqa: E402
-from metrics import weights  # noqa: E402
-from models import dan  # noqa: E402
-from models.dan.network import CONFIGS, DAN  # noqa: E402
+from restorebench.bench.cli import main  # noqa: E402
+from restorebench.bench.runner import RunOptions, run  # noqa: E402
+from restorebench.bench.spec import load_spec  # noqa: E402
+from restorebench.bench.store import Store  # noqa: E402
+from restorebench.metrics import weights  # noqa: E402
+from restorebench.models import dan  # noqa: E402
+from restorebench.models.dan.network import CONFIGS, DAN  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.plan import make_plan
-from bench.runner import RunOptions, run
-from bench.spec import load_spec
-from bench.store import DatabaseInUseError, Store
+from restorebench.bench.plan import make_plan
+from restorebench.bench.runner import RunOptions, run
+from restorebench.bench.spec import load_spec
+from restorebench.bench.store import DatabaseInUseError, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -151,7 +151,7 @@ def test_kill_minus_9_then_resume_completes_only_the_rest(tmp_path, write_spec):
     root = make_lr_folder(tmp_path, n=12)
     path = write_spec(spec_text(root, "  - {name: test_slow, seconds: 0.3}", "[psnr, sharpness]", extra="workers: 0"))
     db = tmp_path / "killed.duckdb"
-    cmd = [sys.executable, "-m", "bench.cli", "run", str(path), "--db", str(db), "--out", str(tmp_path / "out"), "--no-progress"]
+    cmd = [sys.executable, "-m", "restorebench.bench.cli", "run", str(path), "--db", str(db), "--out", str(tmp_path / "out"), "--no-progress"]
     process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     outputs = tmp_path / "out" / "outputs"
     deadline = time.monotonic() + 120
@@ -180,7 +180,7 @@ def test_second_writer_gets_a_clear_message(tmp_path, write_spec):
     db = tmp_path / "db.duckdb"
     with Store(db):
         result = subprocess.run(
-            [sys.executable, "-m", "bench.cli", "run", str(path), "--db", str(db)], cwd=ROOT, capture_output=True, text=True
+            [sys.executable, "-m", "restorebench.bench.cli", "run", str(path), "--db", str(db)], cwd=ROOT, capture_output=True, text=True
         )
         with pytest.raises(DatabaseInUseError):
             raise DatabaseInUseError("x")
@@ -190,7 +190,7 @@ def test_second_writer_gets_a_clear_message(tmp_path, write_spec):
 
 
 def test_export_and_leaderboard(tmp_path, write_spec, capsys):
-    from bench.cli import main
+    from restorebench.bench.cli import main
 
     root = make_lr_folder(tmp_path, n=3)
     path = write_spec(spec_text(root, "  - {name: bicubic}\n  - {name: identity}"))
@@ -226,7 +226,7 @@ def install_random_nima(folder: Path, monkeypatch, seed: int) -> str:
     own hash prefix (the catalogue entry is pointed at that name); returns its sha256."""
     import torch
 
-    from metrics import nima, weights
+    from restorebench.metrics import nima, weights
 
     torch.manual_seed(seed)
     net = nima.build_network("vgg16")

@@ -12,9 +12,9 @@ from PIL import Image
 
 pytest.importorskip("torch")
 
-from bench.runner import RunOptions, run  # noqa: E402
-from bench.spec import load_spec  # noqa: E402
-from bench.store import Store  # noqa: E402
+from restorebench.bench.runner import RunOptions, run  # noqa: E402
+from restorebench.bench.spec import load_spec  # noqa: E402
+from restorebench.bench.store import Store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIFT = 48  # pixels at 2048 px = 6 pixels at 256 px

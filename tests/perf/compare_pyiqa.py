@@ -49,8 +49,8 @@ def write_pyiqa_parameter_files(torch_home: Path) -> None:
     import scipy.io
     import torch
 
-    from metrics.brisque import live_model
-    from metrics.niqe import pristine_model
+    from restorebench.metrics.brisque import live_model
+    from restorebench.metrics.niqe import pristine_model
 
     folder = torch_home / "hub" / "pyiqa"
     folder.mkdir(parents=True, exist_ok=True)
@@ -110,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
 def compare(args: argparse.Namespace, pyiqa, torch, torch_home: Path) -> int:
     """Write pyiqa's parameter files, then print the values and the timing tables."""
 
-    import metrics
-    from metrics.imageio import load_image
-    from metrics.nss import set_metric_threads
+    from restorebench import metrics
+    from restorebench.metrics.imageio import load_image
+    from restorebench.metrics.nss import set_metric_threads
 
     write_pyiqa_parameter_files(torch_home)
     official = read_official(args.calibration / "official.csv")

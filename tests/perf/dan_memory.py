@@ -23,7 +23,7 @@ from pathlib import Path
 CHILD = r"""
 import json, sys, time
 import numpy as np
-import models
+from restorebench import models
 size, scale, tile, version = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 method = models.get("dan", version=version, setting=1, tile=tile)
 method.prepare(models.RestoreContext(task="sr", scale=scale, device="cpu"))
@@ -37,7 +37,7 @@ print(json.dumps({"seconds": time.perf_counter() - start, "output": list(out.sha
 def write_checkpoint(folder: Path, version: str, scale: int) -> Path:
     import torch
 
-    from models.dan.network import CONFIGS, DAN
+    from restorebench.models.dan.network import CONFIGS, DAN
 
     torch.manual_seed(0)
     net = DAN(CONFIGS[f"{version}-x{scale}-setting1"])

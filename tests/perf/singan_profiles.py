@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from metrics.psnr import psnr
+from restorebench.metrics.psnr import psnr
 
 
 def parse(text: str) -> dict:
@@ -30,8 +30,8 @@ def parse(text: str) -> dict:
 
 
 def triplets(count: int):
-    from bench.datasets import builtin, cache_root
-    from metrics.imageio import load_image
+    from restorebench.bench.datasets import builtin, cache_root
+    from restorebench.metrics.imageio import load_image
 
     root = builtin.ensure_builtin(cache_root() / "data", seed=0) / "blur_triplets"
     for i in range(1, count + 1):
@@ -46,11 +46,11 @@ def triplets(count: int):
 def evaluate(overrides: dict, *, count: int, samples: int = 3) -> dict:
     import torch
 
-    from metrics.matlab import imresize
-    from models.singan.generation import generate, resize_output
-    from models.singan.geometry import pyramid_geometry
-    from models.singan.settings import resolve_settings
-    from models.singan.training import reconstruction_psnr, train_pyramid
+    from restorebench.metrics.matlab import imresize
+    from restorebench.models.singan.generation import generate, resize_output
+    from restorebench.models.singan.geometry import pyramid_geometry
+    from restorebench.models.singan.settings import resolve_settings
+    from restorebench.models.singan.training import reconstruction_psnr, train_pyramid
 
     settings = resolve_settings("fast", overrides)
     rows = []

@@ -27,7 +27,7 @@ def test_image(shape: tuple[int, int] = IMAGE_SHAPE) -> np.ndarray:
     """skimage's astronaut photo resized (MATLAB bicubic) to ``shape``."""
     from skimage import data
 
-    from metrics.matlab import imresize
+    from restorebench.metrics.matlab import imresize
 
     return imresize(data.astronaut(), output_shape=shape)
 
@@ -35,10 +35,10 @@ def test_image(shape: tuple[int, int] = IMAGE_SHAPE) -> np.ndarray:
 def measure(*, iterations: int, repeats: int, warmup: int = 2, device: str = "cpu", only: set[int] | None = None) -> list[dict]:
     import torch
 
-    from models.singan.geometry import pyramid_geometry
-    from models.singan.pyramid import Pyramid
-    from models.singan.settings import PAPER
-    from models.singan.training import reals_pyramid, train_scale
+    from restorebench.models.singan.geometry import pyramid_geometry
+    from restorebench.models.singan.pyramid import Pyramid
+    from restorebench.models.singan.settings import PAPER
+    from restorebench.models.singan.training import reals_pyramid, train_scale
 
     dev = torch.device(device)
     geometry = pyramid_geometry(IMAGE_SHAPE, min_size=PAPER.min_size, max_size=PAPER.max_size, scale_factor=PAPER.scale_factor)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import metrics
-from metrics.imageio import load_image
+from restorebench import metrics
+from restorebench.metrics.imageio import load_image
 
 CALIBRATION_DIR = os.environ.get("RESTOREBENCH_CALIBRATION_DIR")
 METRICS = ["niqe", "brisque", "piqe", "ssim", "ms_ssim", "psnr", "psnr_y", "sharpness"]

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.plan import make_plan
-from bench.runner import RunOptions, run
-from bench.spec import load_spec
+from restorebench.bench.plan import make_plan
+from restorebench.bench.runner import RunOptions, run
+from restorebench.bench.spec import load_spec
 
 N_CASES = 200
 

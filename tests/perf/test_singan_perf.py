@@ -15,10 +15,10 @@ pytestmark = pytest.mark.perf
 
 @pytest.fixture(scope="module")
 def pyramid():
-    from models.singan.geometry import pyramid_geometry
-    from models.singan.pyramid import Pyramid
-    from models.singan.settings import PAPER
-    from models.singan.training import reals_pyramid, train_scale
+    from restorebench.models.singan.geometry import pyramid_geometry
+    from restorebench.models.singan.pyramid import Pyramid
+    from restorebench.models.singan.settings import PAPER
+    from restorebench.models.singan.training import reals_pyramid, train_scale
 
     spec = importlib.util.spec_from_file_location("singan_speed", Path(__file__).with_name("singan_speed.py"))
     speed = importlib.util.module_from_spec(spec)
@@ -40,7 +40,7 @@ def pyramid():
 
 def _scale_view(pyr, scale: int):
     """The pyramid as it is when scale ``scale`` is being trained."""
-    from models.singan.pyramid import Pyramid
+    from restorebench.models.singan.pyramid import Pyramid
 
     view = Pyramid(settings=pyr.settings, geometry=pyr.geometry, reals=pyr.reals)
     for n in range(scale):
@@ -50,7 +50,7 @@ def _scale_view(pyr, scale: int):
 
 @pytest.mark.parametrize("scale", [0, 6])
 def test_training_iteration(benchmark, pyramid, scale):
-    from models.singan.training import train_scale
+    from restorebench.models.singan.training import train_scale
 
     pyr, rng = pyramid
     view = _scale_view(pyr, scale)

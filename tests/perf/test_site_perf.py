@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.store import Store
-from reports.site import build_site
+from restorebench.bench.store import Store
+from restorebench.reports.site import build_site
 
 pytestmark = pytest.mark.perf
 

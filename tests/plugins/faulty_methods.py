@@ -8,7 +8,7 @@ import time
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from models import Method, register
+from restorebench.models import Method, register
 
 ALL = frozenset({"deblur", "sr"})
 

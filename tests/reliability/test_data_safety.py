@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.cli import main as cli
-from bench.runner import RunOptions, run
-from bench.spec import SpecError, load_spec
-from bench.store import Store, StoreWriteError
-from reports.sample_data import write_sample_database
+from restorebench.bench.cli import main as cli
+from restorebench.bench.runner import RunOptions, run
+from restorebench.bench.spec import SpecError, load_spec
+from restorebench.bench.store import Store, StoreWriteError
+from restorebench.reports.sample_data import write_sample_database
 
 
 def run_spec(path: Path, db: Path, out: Path, **options) -> object:
@@ -229,7 +229,7 @@ metrics: [sharpness]
 """)
     db = tmp_path / "db.duckdb"
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.cli", "run", str(spec), "--db", str(db), "--out", str(tmp_path / "out"), "--no-progress"],
+        [sys.executable, "-m", "restorebench.bench.cli", "run", str(spec), "--db", str(db), "--out", str(tmp_path / "out"), "--no-progress"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     import time

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from reports import analysis as an
+from restorebench.reports import analysis as an
 
 FAST = dict(n_resamples=999, seed=0)
 

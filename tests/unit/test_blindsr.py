@@ -14,11 +14,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import models  # noqa: E402
-from metrics.errors import RestoreBenchError, WeightsUnavailableError  # noqa: E402
-from models import blindsr  # noqa: E402
-from models.blindsr import network as N  # noqa: E402
-from models.weights import CheckpointLayoutError, layout_problems, parameter_count, read_manifest  # noqa: E402
+from restorebench import models  # noqa: E402
+from restorebench.metrics.errors import RestoreBenchError, WeightsUnavailableError  # noqa: E402
+from restorebench.models import blindsr  # noqa: E402
+from restorebench.models.blindsr import network as N  # noqa: E402
+from restorebench.models.weights import CheckpointLayoutError, layout_problems, parameter_count, read_manifest  # noqa: E402
 
 MANIFEST = read_manifest(blindsr.MANIFEST)["networks"]
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.datasets import DatasetError, blur_triplets, lr_sets
-from bench.datasets.builtin import LR_SETS, ensure_builtin, tree_digest
-from bench.spec import DatasetSpec
+from restorebench.bench.datasets import DatasetError, blur_triplets, lr_sets
+from restorebench.bench.datasets.builtin import LR_SETS, ensure_builtin, tree_digest
+from restorebench.bench.spec import DatasetSpec
 
 
 def spec(**kw):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from metrics.errors import InvalidImageError
-from metrics.imageio import as_rgb_uint8, load_image, save_png
+from restorebench.metrics.errors import InvalidImageError
+from restorebench.metrics.imageio import as_rgb_uint8, load_image, save_png
 
 
 def test_gray_png_becomes_three_equal_channels(tmp_path):

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bench.cli import main
-from bench.store import Store
-from reports import analysis as an
-from reports.importing import (ImportFormatError, import_long, import_maniqa, import_records, read_long_csv,
+from restorebench.bench.cli import main
+from restorebench.bench.store import Store
+from restorebench.reports import analysis as an
+from restorebench.reports.importing import (ImportFormatError, import_long, import_maniqa, import_records, read_long_csv,
                                read_maniqa_csv)
 
 DOMAINS = {"aerial": 4, "fauna": 2, "flora": 2, "medical": 2, "satellite": 4}  # 14 sets, as the study

@@ -18,8 +18,15 @@ def imports_of(package: str) -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names.add(node.module)
                 names |= {f"{node.module}.{a.name}" for a in node.names}
-        found[str(path.relative_to(ROOT))] = names
+        found[str(path.relative_to(ROOT))] = {n.removeprefix("restorebench.") for n in names if n.startswith("restorebench.")} | {
+            f"OLD-TOP-LEVEL:{n}" for n in names if top(n) in {"bench", "models", "metrics", "reports"}}
     return found
+
+
+def test_every_import_of_the_project_is_namespaced():
+    for package in ("bench", "models", "metrics", "reports", "tests"):
+        for path, names in imports_of(package).items():
+            assert not {n for n in names if n.startswith("OLD-TOP-LEVEL:")}, path
 
 
 def top(name: str) -> str:

@@ -19,10 +19,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-import metrics  # noqa: E402
-from metrics import maniqa, weights  # noqa: E402
-from metrics.errors import WeightsUnavailableError  # noqa: E402
-from metrics.weights import sha256_file  # noqa: E402
+from restorebench import metrics  # noqa: E402
+from restorebench.metrics import maniqa, weights  # noqa: E402
+from restorebench.metrics.errors import WeightsUnavailableError  # noqa: E402
+from restorebench.metrics.weights import sha256_file  # noqa: E402
 
 MANIFEST_PATH = maniqa.__file__.replace("maniqa.py", "data/maniqa_manifest.json")
 OFFICIAL_PARAMETERS = 135_747_530

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import metrics
-import models
-from metrics.errors import UnknownNameError
-from models import RestoreContext
+from restorebench import metrics
+from restorebench import models
+from restorebench.metrics.errors import UnknownNameError
+from restorebench.models import RestoreContext
 
 
 def test_unknown_method_suggests_the_closest_name():

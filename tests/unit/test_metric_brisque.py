@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from metrics.brisque import (
+from restorebench.metrics.brisque import (
     BRISQUE_SHIFTS,
     SVRModel,
     brisque_score,

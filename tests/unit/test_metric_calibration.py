@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from metrics.calibration import TOLERANCES, Tolerance, calibrate, format_table, read_official
+from restorebench.metrics.calibration import TOLERANCES, Tolerance, calibrate, format_table, read_official
 
 CALIBRATION_DIR = os.environ.get("RESTOREBENCH_CALIBRATION_DIR")
 needs_calibration = pytest.mark.skipif(
@@ -100,8 +100,8 @@ def test_a_metric_without_its_weights_is_reported_not_fatal(tmp_path, monkeypatc
     import numpy as np
     from PIL import Image
 
-    import metrics.calibration as calibration
-    from metrics.errors import WeightsUnavailableError
+    import restorebench.metrics.calibration as calibration
+    from restorebench.metrics.errors import WeightsUnavailableError
 
     class NeedsWeights:
         kind = "NR"

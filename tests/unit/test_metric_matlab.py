@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from metrics.matlab import (
+from restorebench.metrics.matlab import (
     RGB2GRAY_COEFFS,
     fspecial_gaussian,
     gaussian_kernel_1d,

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import metrics
-from metrics.ms_ssim import MS_SSIM_WEIGHTS, ms_ssim_gray
-from metrics.psnr_y import psnr_y
-from metrics.ssim import ssim_and_cs, ssim_downsample
+from restorebench import metrics
+from restorebench.metrics.ms_ssim import MS_SSIM_WEIGHTS, ms_ssim_gray
+from restorebench.metrics.psnr_y import psnr_y
+from restorebench.metrics.ssim import ssim_and_cs, ssim_downsample
 
 
 def test_pooling_formulas():

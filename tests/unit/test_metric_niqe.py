@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from metrics.niqe import (
+from restorebench.metrics.niqe import (
     NIQE_SHIFTS,
     block_features,
     matlab_pinv,

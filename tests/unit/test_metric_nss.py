@@ -6,8 +6,8 @@ import pytest
 from scipy.ndimage import correlate
 from scipy.special import gamma
 
-from metrics.matlab import fspecial_gaussian
-from metrics.nss import (
+from restorebench.metrics.matlab import fspecial_gaussian
+from restorebench.metrics.nss import (
     Workspace,
     aggd_fit,
     circular_pair_products,

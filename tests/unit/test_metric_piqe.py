@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import metrics
-from metrics.piqe import centre_surround_ratio, impaired_blocks, noisy_blocks, piqe_gray
+from restorebench import metrics
+from restorebench.metrics.piqe import centre_surround_ratio, impaired_blocks, noisy_blocks, piqe_gray
 
 
 def test_uniform_image_scores_100():

@@ -12,8 +12,8 @@ import pytest
 from scipy.ndimage import gaussian_filter
 from skimage import data
 
-import metrics
-from metrics.errors import ImageTooSmallError, SizeMismatchError
+from restorebench import metrics
+from restorebench.metrics.errors import ImageTooSmallError, SizeMismatchError
 
 NO_REFERENCE = ["niqe", "brisque", "piqe"]
 FULL_REFERENCE = ["psnr", "psnr_y", "ssim", "ms_ssim"]
@@ -49,7 +49,7 @@ def test_every_metric_is_registered_with_its_declarations():
         low, high = metric.value_range
         assert low < high
         assert metric.min_size >= 1 and metric.conventions
-        assert type(metric).__module__ == f"metrics.{name}"
+        assert type(metric).__module__ == f"restorebench.metrics.{name}"
         assert type(metric).__module__ and (type(metric).__doc__ or "").strip()
     assert [metrics.get(n).higher_is_better for n in NO_REFERENCE] == [False, False, False]
 
@@ -151,7 +151,7 @@ def test_full_reference_size_mismatch(name):
 
 
 def test_batch_rejects_missing_or_unpaired_references(photos):
-    from metrics.errors import RestoreBenchError
+    from restorebench.metrics.errors import RestoreBenchError
 
     with pytest.raises(RestoreBenchError, match="full-reference"):
         metrics.score_many("ssim", [photos["chelsea"]])
@@ -163,7 +163,7 @@ def test_batch_rejects_missing_or_unpaired_references(photos):
 
 @pytest.mark.parametrize("name", NO_REFERENCE + ["ssim", "ms_ssim"])
 def test_results_do_not_depend_on_the_thread_budget(photos, name):
-    from metrics.nss import metric_threads, set_metric_threads
+    from restorebench.metrics.nss import metric_threads, set_metric_threads
 
     image = photos["coffee"]
     reference = blurred(image, 1.0)
@@ -181,7 +181,7 @@ def test_results_do_not_depend_on_the_thread_budget(photos, name):
 
 @pytest.mark.parametrize("name", ["niqe", "brisque"])
 def test_flat_images_are_undefined_for_niqe_and_brisque(name):
-    from metrics.errors import InvalidImageError
+    from restorebench.metrics.errors import InvalidImageError
 
     with pytest.raises(InvalidImageError, match=f"'{name}' is undefined"):
         metrics.get(name)(np.full((200, 200, 3), 128, np.uint8))

@@ -15,13 +15,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import models  # noqa: E402
-from metrics import weights  # noqa: E402
-from metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError  # noqa: E402
-from models import moesr  # noqa: E402
-from models.moesr import finetune as FT  # noqa: E402
-from models.moesr import network as N  # noqa: E402
-from models.weights import CheckpointLayoutError, layout_problems, parameter_count, read_manifest  # noqa: E402
+from restorebench import models  # noqa: E402
+from restorebench.metrics import weights  # noqa: E402
+from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError  # noqa: E402
+from restorebench.models import moesr  # noqa: E402
+from restorebench.models.moesr import finetune as FT  # noqa: E402
+from restorebench.models.moesr import network as N  # noqa: E402
+from restorebench.models.weights import CheckpointLayoutError, layout_problems, parameter_count, read_manifest  # noqa: E402
 
 MANIFEST = read_manifest(moesr.MANIFEST)["networks"]
 
@@ -144,7 +144,7 @@ def test_checkpoints_load_and_restore(isolated):
 
 
 def test_tiled_expert_passes_equal_the_whole_image():
-    from models.weights import tiled
+    from restorebench.models.weights import tiled
 
     torch.manual_seed(0)
     nets = [N.Expert().eval(), N.Expert().eval()]

@@ -21,9 +21,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-import metrics  # noqa: E402
-from metrics import nima, weights  # noqa: E402
-from metrics.errors import WeightsUnavailableError  # noqa: E402
+from restorebench import metrics  # noqa: E402
+from restorebench.metrics import nima, weights  # noqa: E402
+from restorebench.metrics.errors import WeightsUnavailableError  # noqa: E402
 
 MANIFEST = Path(nima.__file__).parent / "data" / "nima_manifest.json"
 KEY = nima.WEIGHT_FILES["inception_resnet_v2"].key

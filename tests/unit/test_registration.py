@@ -6,8 +6,8 @@ import pytest
 from scipy.ndimage import shift as nd_shift
 from skimage import data
 
-from metrics.errors import SizeMismatchError
-from metrics.registration import Registration, apply_shift, estimate_shift, register_to
+from restorebench.metrics.errors import SizeMismatchError
+from restorebench.metrics.registration import Registration, apply_shift, estimate_shift, register_to
 
 
 def shifted(image: np.ndarray, dy: float, dx: float) -> np.ndarray:

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from models.singan.geometry import pyramid_geometry
-from models.singan.settings import FAST, PAPER, TrainingSettings, resolve_settings
+from restorebench.models.singan.geometry import pyramid_geometry
+from restorebench.models.singan.settings import FAST, PAPER, TrainingSettings, resolve_settings
 
 
 def test_paper_pyramid_of_a_256_image_has_10_scales():
@@ -76,8 +76,8 @@ def test_overrides_replace_profile_values():
 
 def test_reals_pyramid_and_device_upsampler_follow_the_official_resize():
     torch = pytest.importorskip("torch")
-    from models.singan.imaging import Upsampler, crop, official_resize, to_levels, to_signed
-    from models.singan.training import reals_pyramid
+    from restorebench.models.singan.imaging import Upsampler, crop, official_resize, to_levels, to_signed
+    from restorebench.models.singan.training import reals_pyramid
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
@@ -99,7 +99,7 @@ def test_networks_have_the_official_layout():
     pytest.importorskip("torch")
     import torch
 
-    from models.singan.networks import Discriminator, Generator
+    from restorebench.models.singan.networks import Discriminator, Generator
 
     g = Generator(32, 32)
     keys = list(g.state_dict())
@@ -119,8 +119,8 @@ def test_networks_have_the_official_layout():
 
 def test_penalty_path_of_the_critic_is_the_same_function_with_the_same_second_derivative():
     torch = pytest.importorskip("torch")
-    from models.singan.networks import Discriminator, initialise
-    from models.singan.training import gradient_penalty
+    from restorebench.models.singan.networks import Discriminator, initialise
+    from restorebench.models.singan.training import gradient_penalty
 
     torch.manual_seed(0)
     critic = Discriminator(8, 8).double().train()

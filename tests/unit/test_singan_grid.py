@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reports.singan_grid import CAPTION_HEIGHT, GAP, panel_labels, save_singan_grid, singan_grid
+from restorebench.reports.singan_grid import CAPTION_HEIGHT, GAP, panel_labels, save_singan_grid, singan_grid
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import models  # noqa: E402
-from metrics.errors import RestoreBenchError  # noqa: E402
-from metrics.matlab import imresize  # noqa: E402
-from metrics.psnr import psnr  # noqa: E402
-from models.base import RestoreContext  # noqa: E402
-from models.singan import cache  # noqa: E402
+from restorebench import models  # noqa: E402
+from restorebench.metrics.errors import RestoreBenchError  # noqa: E402
+from restorebench.metrics.matlab import imresize  # noqa: E402
+from restorebench.metrics.psnr import psnr  # noqa: E402
+from restorebench.models.base import RestoreContext  # noqa: E402
+from restorebench.models.singan import cache  # noqa: E402
 
 TINY = dict(profile="fast", max_size=40, min_size=20, iterations=25, nfc=8, min_nfc=8)
 SIZE = (48, 48)
@@ -142,9 +142,9 @@ def test_params_are_validated():
 
 
 def test_training_is_deterministic_under_the_seed(photos):
-    from models.singan.geometry import pyramid_geometry
-    from models.singan.settings import TrainingSettings
-    from models.singan.training import train_pyramid
+    from restorebench.models.singan.geometry import pyramid_geometry
+    from restorebench.models.singan.settings import TrainingSettings
+    from restorebench.models.singan.training import train_pyramid
 
     sharp = photos[0]
     settings = TrainingSettings(max_size=30, min_size=20, iterations=3, nfc=4, min_nfc=4)

@@ -18,12 +18,12 @@ torch = pytest.importorskip("torch")
 
 import torch.nn.functional as F  # noqa: E402
 
-from models.singan.geometry import pyramid_geometry  # noqa: E402
-from models.singan.imaging import Upsampler, upsamplers  # noqa: E402
-from models.singan.networks import Discriminator, Generator, initialise  # noqa: E402
-from models.singan.pyramid import Pyramid, gaussian_noise, pad  # noqa: E402
-from models.singan.settings import TrainingSettings  # noqa: E402
-from models.singan.training import reals_pyramid, train_scale  # noqa: E402
+from restorebench.models.singan.geometry import pyramid_geometry  # noqa: E402
+from restorebench.models.singan.imaging import Upsampler, upsamplers  # noqa: E402
+from restorebench.models.singan.networks import Discriminator, Generator, initialise  # noqa: E402
+from restorebench.models.singan.pyramid import Pyramid, gaussian_noise, pad  # noqa: E402
+from restorebench.models.singan.settings import TrainingSettings  # noqa: E402
+from restorebench.models.singan.training import reals_pyramid, train_scale  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -42,7 +42,7 @@ def float64():
 def make_pyramid() -> Pyramid:
     from skimage import data
 
-    from metrics.matlab import imresize
+    from restorebench.metrics.matlab import imresize
 
     image = imresize(data.astronaut()[100:400, 100:400], output_shape=(30, 36))
     geometry = pyramid_geometry(image.shape[:2], min_size=SETTINGS.min_size, max_size=SETTINGS.max_size, scale_factor=SETTINGS.scale_factor)

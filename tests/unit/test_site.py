@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.cli import main
-from bench.store import Store
-from reports import markdown as md
-from reports import plots
-from reports.importing import import_long
-from reports.sample_data import UNAVAILABLE, write_sample_database
-from reports.site import SiteError, SiteOptions, build_site, external_requests, make_environment
+from restorebench.bench.cli import main
+from restorebench.bench.store import Store
+from restorebench.reports import markdown as md
+from restorebench.reports import plots
+from restorebench.reports.importing import import_long
+from restorebench.reports.sample_data import UNAVAILABLE, write_sample_database
+from restorebench.reports.site import SiteError, SiteOptions, build_site, external_requests, make_environment
 
 REPO = Path(__file__).resolve().parents[2]
 EVIL_METHOD = "<script>alert(1)</script>"
@@ -237,8 +237,8 @@ def test_singan_grid_shows_one_sample_per_start_scale(built, monkeypatch, tmp_pa
 
     from PIL import Image
 
-    import reports.singan_grid as real
-    from reports.site import SiteContext, _resolver, load_site_data, singan_grids
+    import restorebench.reports.singan_grid as real
+    from restorebench.reports.site import SiteContext, _resolver, load_site_data, singan_grids
 
     calls = []
     draw = real.singan_grid

@@ -1,6 +1,6 @@
 import pytest
 
-from bench.spec import SpecError, load_spec
+from restorebench.bench.spec import SpecError, load_spec
 
 VALID = """\
 name: t
@@ -84,7 +84,7 @@ def test_dataset_needs_exactly_one_source(write_spec):
 
 
 def test_cli_validate_prints_one_clean_line_per_problem(write_spec, capsys):
-    from bench.cli import main
+    from restorebench.bench.cli import main
 
     path = write_spec(VALID.replace("{name: bicubic}", "{name: bicubc}"))
     assert main(["validate", str(path)]) == 2

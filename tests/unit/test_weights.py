@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
-from metrics import weights
-from metrics.errors import RestoreBenchError, UnknownNameError, WeightsUnavailableError
+from restorebench.bench.cli import main
+from restorebench.metrics import weights
+from restorebench.metrics.errors import RestoreBenchError, UnknownNameError, WeightsUnavailableError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -200,7 +200,7 @@ def test_console_script_lists_the_catalogue(tmp_path):
     """A fresh process (the installed ``restorebench`` entry point) discovers every declaration."""
     env = {**os.environ, weights.ENV_VAR: str(tmp_path / "w"), "HOME": str(tmp_path / "h")}
     script = Path(sys.executable).with_name("restorebench")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "bench.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "restorebench.bench.cli"]
     result = subprocess.run([*command, "weights", "list"], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stderr
     for key in ("danv2-x4-setting2", "moesr-x4-experts", "blindsr-discriminator", "maniqa-kadid10k"):

@@ -11,12 +11,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import models  # noqa: E402
-from metrics.errors import InvalidImageError  # noqa: E402
-from metrics.matlab import imresize  # noqa: E402
-from metrics.psnr import psnr  # noqa: E402
-from models import zssr as Z  # noqa: E402
-from models.base import RestoreContext  # noqa: E402
+from restorebench import models  # noqa: E402
+from restorebench.metrics.errors import InvalidImageError  # noqa: E402
+from restorebench.metrics.matlab import imresize  # noqa: E402
+from restorebench.metrics.psnr import psnr  # noqa: E402
+from restorebench.models import zssr as Z  # noqa: E402
+from restorebench.models.base import RestoreContext  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
