@@ -4,7 +4,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 FOUNDATION = {"metrics.errors", "metrics.imageio", "metrics.matlab", "metrics.registry", "metrics.weights", "metrics.device"}
 
 
