@@ -20,6 +20,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.2.0"
 SUBPACKAGES = ("bench", "models", "metrics", "reports")
 
+# In a source checkout this file sits beside the sub-package folders: whichever checkout's
+# `restorebench` is imported first (the working folder, PYTHONPATH, a git worktree) also supplies
+# `restorebench.bench` & co., never another checkout's through the editable install's mapping.
+# An installed wheel has them inside this folder and no pyproject.toml beside it.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+if (_CHECKOUT / "pyproject.toml").is_file() and all((_CHECKOUT / p / "__init__.py").is_file() for p in SUBPACKAGES):
+    __path__.append(str(_CHECKOUT))
+
 if TYPE_CHECKING:  # pragma: no cover
     from restorebench import bench, metrics, models, reports
     from restorebench.bench.runner import RunSummary

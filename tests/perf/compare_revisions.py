@@ -25,7 +25,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +61,7 @@ def run_benchmarks(tree: Path, out: Path) -> dict[str, float]:
     env = dict(os.environ)
     # The tree's packages come first on the path (the venv's editable install points at ROOT),
     # and every revision starts from an empty cache.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(import_root(tree, out.with_suffix(".imports"))), env.get("PYTHONPATH", "")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH", "")]))
     env["RESTOREBENCH_CACHE"] = str(out.with_suffix(".cache"))
     env["RESTOREBENCH_PERF_RELATIVE_ONLY"] = "1"  # benchmarks skip their absolute time bounds
     command = [sys.executable, "-m", "pytest", "-m", "perf", *files, "-q",
@@ -73,32 +72,6 @@ def run_benchmarks(tree: Path, out: Path) -> dict[str, float]:
         raise BenchmarksFailed(tail)
     report = json.loads(out.read_text())
     return {b["fullname"]: float(b["stats"]["min"]) for b in report["benchmarks"]}
-
-
-def import_root(tree: Path, scratch: Path) -> Path:
-    """A folder that, first on ``PYTHONPATH``, makes ``tree``'s code the one imported.
-
-    A revision with the flat layout (top-level ``bench``, ``models``…) is importable from the tree
-    itself. A revision that installs its folders under one package through setuptools'
-    ``package-dir`` (``restorebench.bench`` = ``bench/``…) gets a folder of symbolic links laid out
-    as that mapping says, since the venv's editable install points at another checkout."""
-    pyproject = tree / "pyproject.toml"
-    mapping = tomllib.loads(pyproject.read_text()).get("tool", {}).get("setuptools", {}).get("package-dir", {}) if pyproject.is_file() else {}
-    if not mapping:
-        return tree
-    scratch.mkdir(parents=True, exist_ok=True)
-    for package, folder in sorted(mapping.items(), key=lambda kv: kv[0].count(".")):
-        target = scratch.joinpath(*package.split("."))
-        source = tree / folder
-        if "." not in package:  # the top package: its own files, sub-packages linked beside them
-            target.mkdir(parents=True, exist_ok=True)
-            for child in source.iterdir():
-                link = target / child.name
-                if not link.exists():
-                    link.symlink_to(child)
-        elif not target.exists():
-            target.symlink_to(source, target_is_directory=True)
-    return scratch
 
 
 def best_of(runs: list[dict[str, float]]) -> dict[str, float]:
