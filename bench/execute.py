@@ -22,6 +22,7 @@ import numpy as np
 from restorebench import metrics
 from restorebench import models
 from restorebench.bench.plan import Case
+from restorebench.bench.store import ArtifactRow, CaseResult, CaseRow, ScoreRow
 from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError
 from restorebench.metrics.imageio import load_image, save_png
 from restorebench.metrics.matlab import imresize
@@ -150,10 +151,9 @@ def _psf(case: Case) -> np.ndarray | None:
 
 def _score(
     task: Task, output: np.ndarray, reference: np.ndarray | None, names: tuple[str, ...] | None = None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[ScoreRow], str | None]:
     """Score rows of ``output``, and how it was registered to the reference (None: not at all)."""
     rows = []
-    aligned_reference = reference
     aligned_output = output
     alignment = None
     if reference is not None and task.case.item.align != "none":
@@ -164,64 +164,72 @@ def _score(
     for spec in task.metrics:
         if names is not None and spec.name not in names:
             continue
-        row = {"case_id": task.case.case_id, "metric": spec.name, "value": None, "error": None, "run_id": task.run_id}
+        row = ScoreRow(task.case.case_id, spec.name, status="ok", run_id=task.run_id)
         start = time.perf_counter()
         try:
             metric = _metric(spec)
-            if metric.kind == "FR" and aligned_reference is None:
-                row.update(status="not_applicable", error="no reference image for this item")
+            if metric.kind == "FR" and reference is None:
+                row.status, row.error = "not_applicable", "no reference image for this item"
             else:
-                value = metric(aligned_output, aligned_reference) if metric.kind == "FR" else metric(output)
+                value = metric(aligned_output, reference) if metric.kind == "FR" else metric(output)
                 if math.isnan(value):
-                    row.update(status="failed", error=f"metric '{spec.name}' returned NaN")
+                    row.status, row.error = "failed", f"metric '{spec.name}' returned NaN"
                 else:
-                    row.update(status="ok", value=value)
+                    row.value = value
         except WeightsUnavailableError as exc:
-            row.update(status="unavailable", error=str(exc))
+            row.status, row.error = "unavailable", str(exc)
         except Exception as exc:  # a metric failure must not lose the case or the run
-            row.update(status="failed", error=describe_exception(exc))
-        row["seconds"] = time.perf_counter() - start
+            row.status, row.error = "failed", describe_exception(exc)
+        row.seconds = time.perf_counter() - start
         rows.append(row)
     return rows, alignment
 
 
-def case_row(task: Task) -> dict[str, Any]:
+def case_row(task: Task) -> CaseRow:
     case = task.case
     item = case.item
-    return {
-        "case_id": case.case_id,
-        "run_id": task.run_id,
-        "origin": "run",
-        "dataset": item.dataset,
-        "task": item.task,
-        "domain": item.domain,
-        "group_name": item.group,
-        "item": item.item,
-        "blur": item.blur,
-        "scale": item.scale,
-        "method": case.variant.name,
-        "variant_id": case.variant.variant_id,
-        "seed": case.seed,
-        "sample": case.sample,
-        "input_path": str(item.input_path),
-        "input_sha256": case.input_sha256,
-        "reference_path": str(item.reference_path) if item.reference_path else None,
-        "status": "ok",
-        "error": None,
-    }
+    return CaseRow(
+        case_id=case.case_id,
+        run_id=task.run_id,
+        dataset=item.dataset,
+        task=item.task,
+        domain=item.domain,
+        group_name=item.group,
+        item=item.item,
+        blur=item.blur,
+        scale=item.scale,
+        method=case.variant.name,
+        variant_id=case.variant.variant_id,
+        seed=case.seed,
+        sample=case.sample,
+        input_path=str(item.input_path),
+        input_sha256=case.input_sha256,
+        reference_path=str(item.reference_path) if item.reference_path else None,
+    )
 
 
-def placeholder_scores(task: Task, status: str, error: str | None) -> list[dict[str, Any]]:
+def placeholder_scores(task: Task, status: str, error: str | None) -> list[ScoreRow]:
     """One row per metric for a case that produced no output, so that every (case, metric) has
     exactly one row and a leaderboard can count what is missing."""
-    return [
-        {"case_id": task.case.case_id, "metric": m.name, "value": None, "status": status, "error": error, "seconds": 0.0, "run_id": task.run_id}
-        for m in task.metrics
-    ]
+    return [ScoreRow(task.case.case_id, m.name, status=status, error=error, run_id=task.run_id) for m in task.metrics]
 
 
-def execute(task: Task) -> dict[str, list[dict[str, Any]]]:
-    """Run one task and return the rows to store: ``{"cases": [...], "scores": [...], "artifacts": [...]}``."""
+def failed_scores(task: Task, error: str) -> list[ScoreRow]:
+    """Rows for the new metrics of a stored case that could not be scored."""
+    return [ScoreRow(task.case.case_id, m, status="failed", error=error, run_id=task.run_id) for m in task.score_only]
+
+
+def stopped_case(task: Task, status: str, message: str) -> CaseResult:
+    """The result of a task whose worker was stopped (timeout) or died (crashed)."""
+    if task.score_only:  # the case itself is fine; only the new scores failed
+        return CaseResult(None, failed_scores(task, message))
+    row = case_row(task)
+    row.status, row.error, row.finished_at = status, message, _now()
+    return CaseResult(row, placeholder_scores(task, f"case_{status}", message))
+
+
+def execute(task: Task) -> CaseResult:
+    """Run one task and return the rows to store."""
     if task.score_only:
         return _rescore(task)
     case = task.case
@@ -230,7 +238,7 @@ def execute(task: Task) -> dict[str, list[dict[str, Any]]]:
     reset_peak_memory()
     start = time.perf_counter()
     stage = "load"
-    output_path: Path | None = None
+    artifacts: list[ArtifactRow] = []
     try:
         t = time.perf_counter()
         image = _load(case.item.input_path, case.item.size)
@@ -270,13 +278,12 @@ def execute(task: Task) -> dict[str, list[dict[str, Any]]]:
 
         stage = "save"
         t = time.perf_counter()
-        artifacts = []
         if task.save_outputs:
             output_path = output_path_for(task)
             sha = save_png(output, output_path)
-            row.update(output_path=str(output_path), output_sha256=sha)
-            artifacts.append({"case_id": case.case_id, "kind": "output", "path": str(output_path), "sha256": sha})
-        row.update(width=int(output.shape[1]), height=int(output.shape[0]))
+            row.output_path, row.output_sha256 = str(output_path), sha
+            artifacts.append(ArtifactRow(case.case_id, "output", str(output_path), sha))
+        row.width, row.height = int(output.shape[1]), int(output.shape[0])
         timings["seconds_save"] = time.perf_counter() - t
     except Exception as exc:
         if isinstance(exc, InvalidImageError):
@@ -288,27 +295,31 @@ def execute(task: Task) -> dict[str, list[dict[str, Any]]]:
         message = describe_exception(exc)
         if status == "failed" and not isinstance(exc, _BadOutput):
             message = f"{stage}: {message}"
-        row.update(status=status, error=message)
-        row.update(timings, seconds_total=time.perf_counter() - start, peak_rss_mb=peak_memory_mb(), finished_at=_now())
-        return {"cases": [row], "scores": placeholder_scores(task, f"case_{status}", row["error"]), "artifacts": []}
-    scores, alignment = _score(task, output, reference)
-    row["alignment"] = alignment
-    row.update(timings, seconds_total=time.perf_counter() - start, peak_rss_mb=peak_memory_mb(), finished_at=_now())
-    return {"cases": [row], "scores": scores, "artifacts": artifacts}
+        row.status, row.error = status, message
+        _finish(row, timings, start)
+        return CaseResult(row, placeholder_scores(task, f"case_{status}", message))
+    scores, row.alignment = _score(task, output, reference)
+    _finish(row, timings, start)
+    return CaseResult(row, scores, artifacts)
 
 
-def _rescore(task: Task) -> dict[str, list[dict[str, Any]]]:
+def _finish(row: CaseRow, timings: dict[str, float], start: float) -> None:
+    for key, seconds in timings.items():
+        setattr(row, key, seconds)
+    row.seconds_total = time.perf_counter() - start
+    row.peak_rss_mb = peak_memory_mb()
+    row.finished_at = _now()
+
+
+def _rescore(task: Task) -> CaseResult:
     """Score a finished case's saved output with metrics it has no valid score for yet."""
     assert task.output_path is not None
     try:
         output = load_image(task.output_path)
         reference = _load(task.case.item.reference_path, task.case.item.size)
     except InvalidImageError as exc:
-        return {"cases": [], "scores": [
-            {"case_id": task.case.case_id, "metric": m, "value": None, "status": "failed", "error": str(exc), "seconds": 0.0, "run_id": task.run_id}
-            for m in task.score_only
-        ], "artifacts": []}
-    return {"cases": [], "scores": _score(task, output, reference, task.score_only)[0], "artifacts": []}
+        return CaseResult(None, failed_scores(task, str(exc)))
+    return CaseResult(None, _score(task, output, reference, task.score_only)[0])
 
 
 class _BadOutput(RestoreBenchError):

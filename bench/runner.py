@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from restorebench.bench import provenance
-from restorebench.bench.execute import MetricSpecLite, Task, case_row, execute, placeholder_scores
+from restorebench.bench.execute import MetricSpecLite, Task, execute, stopped_case
 from restorebench.bench.plan import Plan, file_digest, make_plan
 from restorebench.bench.spec import LoadedSpec, variant_record
-from restorebench.bench.store import Store, StoreWriteError
+from restorebench.bench.store import ArtifactRow, CaseResult, CaseRow, ScoreRow, Store, StoreWriteError
 
 FLUSH_EVERY_CASES = 32
 FLUSH_EVERY_SECONDS = 1.0
@@ -93,21 +93,23 @@ def _dataset_records(plan: Plan) -> list[dict[str, Any]]:
 class _Batcher:
     """Collects finished cases and writes them in transactional batches."""
 
-    def __init__(self, store: Store, on_case: Callable[[dict[str, Any]], None], metric_versions: dict[str, str]):
+    def __init__(self, store: Store, on_case: Callable[[CaseRow], None], metric_versions: dict[str, str]):
         self.store = store
         self.on_case = on_case
         self.metric_versions = metric_versions
-        self.cases: list[dict] = []
-        self.scores: list[dict] = []
-        self.artifacts: list[dict] = []
+        self.cases: list[CaseRow] = []
+        self.scores: list[ScoreRow] = []
+        self.artifacts: list[ArtifactRow] = []
         self.last_flush = time.monotonic()
 
-    def add(self, result: dict[str, list[dict]]) -> None:
-        self.cases += result["cases"]
-        self.scores += [{**row, "metric_version": self.metric_versions.get(row["metric"])} for row in result["scores"]]
-        self.artifacts += result["artifacts"]
-        for row in result["cases"]:
-            self.on_case(row)
+    def add(self, result: CaseResult) -> None:
+        for row in result.scores:
+            row.metric_version = self.metric_versions.get(row.metric)
+        self.scores += result.scores
+        self.artifacts += result.artifacts
+        if result.case is not None:
+            self.cases.append(result.case)
+            self.on_case(result.case)
         if len(self.cases) >= FLUSH_EVERY_CASES or time.monotonic() - self.last_flush > FLUSH_EVERY_SECONDS:
             self.flush()
 
@@ -175,8 +177,8 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
 
         bar = _progress(len(tasks), options.progress, spec.name)
 
-        def on_case(row: dict[str, Any]) -> None:
-            summary.status_counts[row["status"]] = summary.status_counts.get(row["status"], 0) + 1
+        def on_case(row: CaseRow) -> None:
+            summary.status_counts[row.status] = summary.status_counts.get(row.status, 0) + 1
             if bar is not None:
                 bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items())), refresh=False)
 
@@ -260,7 +262,7 @@ def _utcnow() -> dt.datetime:
 
 # -- executors ------------------------------------------------------------------------------------------
 
-def _run_inline(tasks: list[Task], *, workers: int, timeout: float) -> Iterable[dict]:
+def _run_inline(tasks: list[Task], *, workers: int, timeout: float) -> Iterable[CaseResult]:
     """In this process, one case after another. No timeout can be enforced here (a stuck method
     cannot be interrupted from inside), so use workers ≥ 1 for untrusted methods."""
     for task in tasks:
@@ -309,18 +311,7 @@ def _start_worker(ctx, threads: int) -> _Worker:
     return _Worker(process, parent)
 
 
-def _failure(task: Task, status: str, message: str) -> dict[str, list[dict]]:
-    if task.score_only:  # the case itself is fine; only the new scores failed
-        return {"cases": [], "scores": [
-            {"case_id": task.case.case_id, "metric": m, "value": None, "status": "failed", "error": message, "seconds": 0.0, "run_id": task.run_id}
-            for m in task.score_only
-        ], "artifacts": []}
-    row = case_row(task)
-    row.update(status=status, error=message, finished_at=_utcnow())
-    return {"cases": [row], "scores": placeholder_scores(task, f"case_{status}", message), "artifacts": []}
-
-
-def _run_pool(tasks: list[Task], *, workers: int, timeout: float) -> Iterable[dict]:
+def _run_pool(tasks: list[Task], *, workers: int, timeout: float) -> Iterable[CaseResult]:
     """``workers`` spawned processes; a case past ``timeout`` seconds is killed with its worker."""
     if not tasks:
         return
@@ -348,7 +339,7 @@ def _run_pool(tasks: list[Task], *, workers: int, timeout: float) -> Iterable[di
                     except (EOFError, OSError):
                         worker.process.join(timeout=5)
                         code = worker.process.exitcode
-                        yield _failure(worker.task, "crashed", f"worker process died while running this case (exit code {code}); see the method's memory use or native code")
+                        yield stopped_case(worker.task, "crashed", f"worker process died while running this case (exit code {code}); see the method's memory use or native code")
                         pool[i] = _start_worker(ctx, threads)
                         continue
                     worker.task = None
@@ -356,7 +347,7 @@ def _run_pool(tasks: list[Task], *, workers: int, timeout: float) -> Iterable[di
                 elif time.monotonic() > worker.deadline:
                     worker.process.kill()
                     worker.process.join(timeout=5)
-                    yield _failure(worker.task, "timeout", f"case exceeded the timeout of {timeout:g} s and was stopped")
+                    yield stopped_case(worker.task, "timeout", f"case exceeded the timeout of {timeout:g} s and was stopped")
                     pool[i] = _start_worker(ctx, threads)
     finally:
         for worker in pool:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from restorebench.metrics.component import ParameterError
 from restorebench.metrics.errors import RestoreBenchError, UnknownNameError
 from restorebench.metrics.weights import fingerprint as weights_fingerprint
 
@@ -259,15 +260,9 @@ def _expand_methods(spec: Spec, problem, problems: list[str]) -> list[Variant]:
             point = {**params, **dict(zip(grid_keys, values))}
             try:
                 method = cls(**point)
-            except ValidationError as exc:
-                for e in exc.errors():
-                    key = e["loc"][0] if e["loc"] else None
-                    loc = ("methods", i, key) if key in params else ("methods", i)
-                    message = _describe(e)
-                    if e["type"] == "extra_forbidden":
-                        known = ", ".join(fields) or "none"
-                        message = f"'{key}' is not a parameter of method '{cls.name}' (parameters: {known})"
-                    problems.append(problem(loc, message))
+            except ParameterError as exc:
+                for key, message in exc.problems:
+                    problems.append(problem(("methods", i, key) if key in params else ("methods", i), message))
                 break
             suffix = ", ".join(f"{k}={v}" for k, v in zip(grid_keys, values))
             label = method_spec.label or cls.name
@@ -307,8 +302,9 @@ def _check_metrics(spec: Spec, problem, problems: list[str]) -> None:
             metrics.get(metric_spec.name, **metric_spec.options)
         except UnknownNameError as exc:
             problems.append(problem(("metrics", i), str(exc)))
-        except (TypeError, ValueError) as exc:
-            problems.append(problem(("metrics", i), f"bad options for metric '{metric_spec.name}': {exc}"))
+        except ParameterError as exc:
+            for key, message in exc.problems:
+                problems.append(problem(("metrics", i, key) if key in metric_spec.options else ("metrics", i), message))
 
 
 def _check_datasets(spec: Spec, problem, problems: list[str]) -> None:

@@ -19,9 +19,12 @@ Tables (long format for scores: one row per case and metric):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime as dt
 import hashlib
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -138,6 +141,78 @@ TABLES: dict[str, dict[str, str]] = {
     },
 }
 PRIMARY_KEYS = {"scores": ("case_id", "metric"), "artifacts": ("case_id", "kind")}
+
+# -- typed rows ----------------------------------------------------------------------------------
+# What the runner, its workers and the importers hand to the store. Their fields are the columns of
+# `cases`, `scores` and `artifacts` (a test keeps them equal to TABLES).
+
+@dataclass
+class CaseRow:
+    case_id: str
+    run_id: str | None = None
+    origin: str = "run"
+    dataset: str | None = None
+    task: str | None = None
+    domain: str | None = None
+    group_name: str | None = None
+    item: str | None = None
+    blur: str | None = None
+    scale: int | None = None
+    method: str | None = None
+    variant_id: str | None = None
+    seed: int | None = None
+    sample: int | None = None
+    input_path: str | None = None
+    input_sha256: str | None = None
+    reference_path: str | None = None
+    status: str = "ok"
+    error: str | None = None
+    seconds_load: float | None = None
+    seconds_prepare: float | None = None
+    seconds_restore: float | None = None
+    seconds_save: float | None = None
+    seconds_total: float | None = None
+    peak_rss_mb: float | None = None
+    output_path: str | None = None
+    output_sha256: str | None = None
+    width: int | None = None
+    height: int | None = None
+    finished_at: dt.datetime | None = None
+    alignment: str | None = None
+
+
+@dataclass
+class ScoreRow:
+    case_id: str
+    metric: str
+    status: str  # ok | failed | unavailable | not_applicable | case_<status>
+    value: float | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    run_id: str | None = None
+    metric_version: str | None = None
+
+
+@dataclass
+class ArtifactRow:
+    case_id: str
+    kind: str
+    path: str
+    sha256: str | None = None
+
+
+@dataclass
+class CaseResult:
+    """What executing one task gives: the case's row (None when only new scores of a stored case
+    were computed), its score rows and its artifacts."""
+
+    case: CaseRow | None
+    scores: list[ScoreRow] = field(default_factory=list)
+    artifacts: list[ArtifactRow] = field(default_factory=list)
+
+
+ROW_TYPES = {"cases": CaseRow, "scores": ScoreRow, "artifacts": ArtifactRow}
+
 JSON_COLUMNS = {t: [c for c, typ in cols.items() if typ == "JSON"] for t, cols in TABLES.items()}
 
 # A label names one leaderboard row. When a label is run again with other code, parameters or
@@ -320,10 +395,11 @@ class Store:
         self._refuse_foreign(existing)
 
     # -- writing -------------------------------------------------------------------------------
-    def upsert(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert rows, replacing rows with the same primary key."""
+    def upsert(self, table: str, rows: Sequence[dict[str, Any] | Any]) -> None:
+        """Insert rows (dicts or the typed rows above), replacing rows with the same primary key."""
         if not rows:
             return
+        rows = [dataclasses.asdict(r) if dataclasses.is_dataclass(r) else r for r in rows]
         columns = list(TABLES[table])
         data = {c: [_encode(table, c, row.get(c)) for row in rows] for c in columns}
         schema = pa.schema([(c, _arrow_type(TABLES[table][c])) for c in columns])
@@ -334,9 +410,9 @@ class Store:
 
     def write_results(
         self,
-        cases: Sequence[dict[str, Any]],
-        scores: Sequence[dict[str, Any]],
-        artifacts: Sequence[dict[str, Any]] = (),
+        cases: Sequence[CaseRow | dict[str, Any]],
+        scores: Sequence[ScoreRow | dict[str, Any]],
+        artifacts: Sequence[ArtifactRow | dict[str, Any]] = (),
     ) -> None:
         """Write a batch of finished cases with their scores in one transaction, so that a kill
         leaves either the whole batch or none of it."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import gamma as gamma_fn
 
 from restorebench.metrics.base import Metric, register
@@ -212,6 +213,7 @@ class BRISQUE(Metric):
     """BRISQUE with the LIVE SVR and range table, exactly as the authors' ``brisquescore.m``."""
 
     name = "brisque"
+    data_files = ("data/brisque_live/allmodel", "data/brisque_live/allrange")
     kind = "NR"
     higher_is_better = False
     # The SVR was trained on DMOS (0..100) but its output is not clipped: slightly negative
@@ -225,8 +227,9 @@ class BRISQUE(Metric):
         "LIBSVM text round trip (%f features, %g scaled)"
     )
 
-    def __init__(self, *, libsvm_text_io: bool = True):
-        self.options = {"libsvm_text_io": bool(libsvm_text_io)}
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        libsvm_text_io: bool = Field(True, description="round features through LIBSVM's text files (%f, %g) as brisquescore.m does")
 
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
         workspace = thread_workspace()
@@ -237,4 +240,4 @@ class BRISQUE(Metric):
                 "metric 'brisque' is undefined on this image: its MSCN coefficients have no "
                 "negative or no positive values (a flat image), so the AGGD fit is NaN"
             )
-        return brisque_score(features, **self.options)
+        return brisque_score(features, libsvm_text_io=self.params.libsvm_text_io)

@@ -44,6 +44,7 @@ from types import SimpleNamespace
 from typing import Any, Literal, get_args
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.base import Metric, register
 from restorebench.metrics.device import select_device
@@ -373,21 +374,31 @@ class MANIQA(Metric):
         "224×224, one pass; crops: mean over the official 20 random 224×224 crops (numpy seed 20); eval mode"
     )
 
-    def __init__(self, *, checkpoint: Checkpoint = "koniq10k", protocol: Protocol = "study"):
-        if checkpoint not in CHECKPOINTS:
-            raise ValueError(f"maniqa: unknown checkpoint {checkpoint!r}; choose from {', '.join(CHECKPOINTS)}")
-        if protocol not in get_args(Protocol):
-            raise ValueError(f"maniqa: unknown protocol {protocol!r}; choose from {', '.join(get_args(Protocol))}")
-        self.options = {"checkpoint": checkpoint, "protocol": protocol}
-        self.weights = (CHECKPOINTS[checkpoint][0].key,)
+    weights = tuple(files[0].key for files in CHECKPOINTS.values())
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        checkpoint: Checkpoint = Field("koniq10k", description="the official checkpoint (training set)")
+        protocol: Protocol = Field("study", description="'study': one 224×224 PIL-bicubic resize; 'crops': the official 20 random crops")
+
+    def weight_keys(self) -> tuple[str, ...]:
+        return (CHECKPOINTS[self.params.checkpoint][0].key,)
+
+    @classmethod
+    def networks(cls) -> list[dict[str, Any]]:
+        from restorebench.metrics.component import meta_parameter_count
+
+        count = meta_parameter_count(build)
+        return [{"variant": name, "network": "MANIQA (ViT-B/8 + TAB + Swin)", "parameters": count,
+                 "weights_key": files[0].key} for name, files in CHECKPOINTS.items()]
 
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
         import torch
 
         device = select_device("auto")
         with _LOCK:
-            net = load_network(self.options["checkpoint"], str(device))
-        batch = study_input(image) if self.options["protocol"] == "study" else crop_inputs(image)
+            net = load_network(self.params.checkpoint, str(device))
+        batch = study_input(image) if self.params.protocol == "study" else crop_inputs(image)
         scores = []
         with torch.no_grad():
             for start in range(0, len(batch), BATCH):

@@ -21,7 +21,10 @@ where MATLAB would return a complex number.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.base import Metric, register
 from restorebench.metrics.matlab import rgb2gray_double
@@ -77,10 +80,9 @@ class MSSSIM(Metric):
         "σ1.5, K=(0.01, 0.03), L=255, valid region; 'wtd_sum' pooling (reproduces the official values)"
     )
 
-    def __init__(self, *, method: str = "wtd_sum"):
-        if method not in METHODS:
-            raise ValueError(f"ms_ssim: method must be one of {METHODS}, got {method!r}")
-        self.options = {"method": method}
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        method: Literal[METHODS] = Field("wtd_sum", description="pooling of the scales: 'wtd_sum' (reproduces the official values) or 'product' (the paper's formula)")
 
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
         assert reference is not None
@@ -88,5 +90,5 @@ class MSSSIM(Metric):
         workspace = thread_workspace()
         gray_reference = rgb2gray_double(reference, out=workspace.array("gray_reference", image.shape[:2]))
         gray_image = rgb2gray_double(image, out=workspace.array("gray", image.shape[:2]))
-        return ms_ssim_gray(gray_reference, gray_image, **self.options)
+        return ms_ssim_gray(gray_reference, gray_image, method=self.params.method)
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.base import Metric, register
 from restorebench.metrics.errors import WeightsUnavailableError
@@ -191,15 +192,25 @@ class NIMA(Metric):
         "timm mean/std; mean of the 10-bin distribution; eval mode"
     )
 
-    def __init__(self, *, backbone: Backbone = "inception_resnet_v2"):
-        if backbone not in BACKBONES:
-            raise ValueError(f"nima: unknown backbone {backbone!r}; choose from {', '.join(BACKBONES)}")
-        self.options = {"backbone": backbone}
-        self.weights = (WEIGHT_FILES[backbone].key,)
+    weights = tuple(f.key for f in WEIGHT_FILES.values())
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        backbone: Backbone = Field("inception_resnet_v2", description="the IQA-PyTorch AVA checkpoint's backbone")
+
+    def weight_keys(self) -> tuple[str, ...]:
+        return (WEIGHT_FILES[self.params.backbone].key,)
+
+    @classmethod
+    def networks(cls) -> list[dict[str, Any]]:
+        from restorebench.metrics.component import meta_parameter_count
+
+        return [{"variant": backbone, "network": f"NIMA ({backbone})", "parameters": meta_parameter_count(lambda b=backbone: build_network(b)),
+                 "weights_key": WEIGHT_FILES[backbone].key} for backbone in BACKBONES]
 
     @property
     def backbone(self) -> str:
-        return self.options["backbone"]
+        return self.params.backbone
 
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
         return self.score(image).mean

@@ -151,6 +151,7 @@ class NIQE(Metric):
     """NIQE with the LIVE pristine model, exactly as the authors' ``computequality.m``."""
 
     name = "niqe"
+    data_files = ("data/niqe_live/niqe_pris_params.npz",)
     kind = "NR"
     higher_is_better = False
     value_range = (0.0, math.inf)

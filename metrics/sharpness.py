@@ -22,6 +22,7 @@ class Sharpness(Metric):
     """RMS contrast of MATLAB ``rgb2gray`` of the image, in gray levels (0..127.5)."""
 
     name = "sharpness"
+    measures = "sharpness"
     kind = "NR"
     higher_is_better = True
     value_range = (0.0, 127.5)

@@ -10,6 +10,7 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 PLUGINS = TESTS / "plugins"
+SUPPORT = TESTS / "support"
 
 # Before anything imports the registries: the plugin must be registered in this process and in
 # every worker process the runner spawns (they inherit the environment).
@@ -17,6 +18,7 @@ os.environ.setdefault("RESTOREBENCH_CACHE", tempfile.mkdtemp(prefix="restorebenc
 os.environ["RESTOREBENCH_PLUGINS"] = "faulty_methods"
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH", "")]))
 sys.path.insert(0, str(PLUGINS))
+sys.path.insert(0, str(SUPPORT))
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FOUNDATION = {"metrics.errors", "metrics.imageio", "metrics.matlab", "metrics.registry", "metrics.weights", "metrics.device"}
+FOUNDATION = {"metrics.errors", "metrics.imageio", "metrics.matlab", "metrics.registry", "metrics.weights", "metrics.device", "metrics.component"}
 
 
 def imports_of(package: str) -> dict[str, set[str]]:

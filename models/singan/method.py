@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from restorebench.metrics.errors import RestoreBenchError
 from restorebench.metrics.imageio import as_rgb_uint8
-from restorebench.models.base import Method, RestoreContext, register, source_digest
+from restorebench.metrics.component import source_version
+from restorebench.models.base import Method, RestoreContext, register
 from restorebench.models.singan.settings import TrainingSettings, resolve_settings
 
 
@@ -86,7 +87,7 @@ class SinGAN(Method):
         cache_dir = Path(context.cache_dir) / "singan" if context.cache_dir is not None else None
         self._pyramid = obtain_pyramid(
             image, self.settings, seed=context.seed, device=select_device(context.device),
-            cache_dir=cache_dir, code_digest=source_digest(type(self)),
+            cache_dir=cache_dir, code_digest=source_version(type(self)),
         )
         self._training_shape = image.shape[:2]
         start = self.params.gen_start_scale

@@ -16,6 +16,8 @@ import math
 import numpy as np
 import pytest
 
+from restorebench.metrics.component import ParameterError
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
@@ -73,7 +75,7 @@ def test_pipal_checkpoint_through_the_hub_prefix_and_both_protocols(checkpoint, 
 
     image = np.random.default_rng(0).integers(0, 256, (40, 52, 3), dtype=np.uint8)
     study = metrics.get("maniqa", checkpoint="pipal")
-    assert study.options == {"checkpoint": "pipal", "protocol": "study"} and study.weights == ("maniqa-pipal",)
+    assert study.options == {"checkpoint": "pipal", "protocol": "study"} and study.weight_keys() == ("maniqa-pipal",)
     score = study(image)
     assert math.isfinite(score) and score >= 0
     assert study(image) == score  # deterministic (eval mode, no autograd)
@@ -105,7 +107,7 @@ def test_options_are_validated():
         metrics.get("maniqa", checkpoint="live")
     with pytest.raises(ValueError, match="protocol"):
         metrics.get("maniqa", protocol="five")
-    with pytest.raises(TypeError):
+    with pytest.raises(ParameterError, match="'crops' is not a parameter of metric 'maniqa'"):
         metrics.get("maniqa", crops=3)
 
 

@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 import pytest
+
+from restorebench.metrics.component import ParameterError
 from scipy.ndimage import gaussian_filter
 from skimage import data
 
@@ -157,7 +159,7 @@ def test_batch_rejects_missing_or_unpaired_references(photos):
         metrics.score_many("ssim", [photos["chelsea"]])
     with pytest.raises(RestoreBenchError, match="2 items but 1 references"):
         metrics.score_many("ssim", [photos["chelsea"]] * 2, [photos["chelsea"]])
-    with pytest.raises(TypeError):
+    with pytest.raises(ParameterError, match="'block' is not a parameter of metric 'niqe'"):
         metrics.score_many("niqe", [photos["chelsea"]], block=3)
 
 

@@ -131,11 +131,11 @@ def test_missing_training_image_is_a_clear_error():
 
 
 def test_params_are_validated():
-    from pydantic import ValidationError
+    from restorebench.metrics.component import ParameterError
 
-    with pytest.raises(ValidationError, match="random"):
+    with pytest.raises(ParameterError, match="random"):
         models.get("singan", gen_start_scale=0)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ParameterError, match="'iteration' is not a parameter of method 'singan'"):
         models.get("singan", iteration=10)
     method = models.get("singan", profile="paper", gen_start_scale=3)
     assert method.settings.iterations == 2000 and method.stochastic and method.tasks == {"deblur"}

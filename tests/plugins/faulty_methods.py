@@ -15,6 +15,8 @@ ALL = frozenset({"deblur", "sr"})
 
 @register()
 class ReturnsNaN(Method):
+    """Returns NaN pixels."""
+
     name = "test_nan"
     tasks = ALL
 
@@ -24,6 +26,8 @@ class ReturnsNaN(Method):
 
 @register()
 class WrongShape(Method):
+    """Returns one row too few."""
+
     name = "test_wrong_shape"
     tasks = ALL
 
@@ -33,6 +37,8 @@ class WrongShape(Method):
 
 @register()
 class Raises(Method):
+    """Raises an exception."""
+
     name = "test_raise"
     tasks = ALL
 
@@ -42,6 +48,8 @@ class Raises(Method):
 
 @register()
 class Hangs(Method):
+    """Sleeps for an hour."""
+
     name = "test_hang"
     tasks = ALL
 
@@ -51,6 +59,8 @@ class Hangs(Method):
 
 @register()
 class Crashes(Method):
+    """Kills its own process."""
+
     name = "test_crash"
     tasks = ALL
 
