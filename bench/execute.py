@@ -47,6 +47,40 @@ class Task:
     score_only: tuple[str, ...] = ()  # metric names, for a finished case missing some scores
     output_path: str | None = None
     save_outputs: bool = True
+    preparation_key: str | None = None  # the shared preparation this case waits for
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """Expensive work several cases share (training on a photo), done once per ``key`` before them
+    by building the method and calling its ``prepare`` on ``case`` (the first case that needs it);
+    the method caches the result on disk, where the cases find it."""
+
+    key: str
+    case: Case
+    out_dir: str
+    run_id: str
+    device: str = "auto"
+
+    @property
+    def what(self) -> str:
+        return f"{self.case.variant.name} {self.case.variant.shared_preparation or 'preparation'} of {self.case.item.item}"
+
+    def result(self, status: str, error: str | None, *, seconds: float) -> "PreparationResult":
+        return PreparationResult(key=self.key, what=self.what, variant_id=self.case.variant.variant_id, status=status,
+                                 error=error, seconds=seconds, run_id=self.run_id, finished_at=_now())
+
+
+@dataclass
+class PreparationResult:
+    key: str
+    what: str
+    variant_id: str
+    status: str  # ok | failed | timeout | crashed | unavailable | invalid_input
+    error: str | None
+    seconds: float
+    run_id: str
+    finished_at: dt.datetime
 
 
 # -- per-process caches -----------------------------------------------------------------------------
@@ -251,19 +285,7 @@ def execute(task: Task) -> CaseResult:
         stage = "prepare"
         t = time.perf_counter()
         method = _method(case)
-        context = RestoreContext(
-            task=case.item.task,  # type: ignore[arg-type]
-            scale=case.item.scale,
-            psf=psf,
-            training_image=training,
-            blur=case.item.blur,
-            seed=case.seed,
-            sample=case.sample,
-            cache_dir=Path(task.out_dir) / "cache",
-            device=task.device,
-            item_id=case.item.item,
-        )
-        method.prepare(context)
+        method.prepare(_context(case, psf=psf, training=training, out_dir=task.out_dir, device=task.device))
         timings["seconds_prepare"] = time.perf_counter() - t
 
         stage = "restore"
@@ -280,18 +302,16 @@ def execute(task: Task) -> CaseResult:
         t = time.perf_counter()
         if task.save_outputs:
             output_path = output_path_for(task)
-            sha = save_png(output, output_path)
+            try:
+                sha = save_png(output, output_path)
+            except OSError as exc:  # full, read-only or forbidden --out: every case would fail alike
+                return CaseResult(None, fatal=f"cannot write outputs under {task.out_dir}: {exc.strerror or exc} ({exc.filename or output_path})")
             row.output_path, row.output_sha256 = str(output_path), sha
             artifacts.append(ArtifactRow(case.case_id, "output", str(output_path), sha))
         row.width, row.height = int(output.shape[1]), int(output.shape[0])
         timings["seconds_save"] = time.perf_counter() - t
     except Exception as exc:
-        if isinstance(exc, InvalidImageError):
-            status = "invalid_input"
-        elif isinstance(exc, WeightsUnavailableError):
-            status = "unavailable"
-        else:
-            status = "failed"
+        status = _status_of(exc)
         message = describe_exception(exc)
         if status == "failed" and not isinstance(exc, _BadOutput):
             message = f"{stage}: {message}"
@@ -301,6 +321,43 @@ def execute(task: Task) -> CaseResult:
     scores, row.alignment = _score(task, output, reference)
     _finish(row, timings, start)
     return CaseResult(row, scores, artifacts)
+
+
+def _context(case: Case, *, psf: np.ndarray | None, training: np.ndarray | None, out_dir: str, device: str) -> RestoreContext:
+    return RestoreContext(
+        task=case.item.task,  # type: ignore[arg-type]
+        scale=case.item.scale,
+        psf=psf,
+        training_image=training,
+        blur=case.item.blur,
+        seed=case.seed,
+        sample=case.sample,
+        cache_dir=Path(out_dir) / "cache",
+        device=device,
+        item_id=case.item.item,
+    )
+
+
+def _status_of(exc: BaseException) -> str:
+    if isinstance(exc, InvalidImageError):
+        return "invalid_input"
+    if isinstance(exc, WeightsUnavailableError):
+        return "unavailable"
+    return "failed"
+
+
+def prepare_shared(preparation: Preparation) -> PreparationResult:
+    """Do a shared preparation (the method trains and caches); never raises for its own problems."""
+    case = preparation.case
+    start = time.perf_counter()
+    try:
+        training = _load(case.item.training_path, case.item.size)
+        psf = _psf(case) if case.item.size is None else None
+        method = _method(case)
+        method.prepare(_context(case, psf=psf, training=training, out_dir=preparation.out_dir, device=preparation.device))
+    except Exception as exc:
+        return preparation.result(_status_of(exc), describe_exception(exc), seconds=time.perf_counter() - start)
+    return preparation.result("ok", None, seconds=time.perf_counter() - start)
 
 
 def _finish(row: CaseRow, timings: dict[str, float], start: float) -> None:

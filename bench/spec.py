@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from restorebench.metrics.component import ParameterError
 from restorebench.metrics.errors import RestoreBenchError, UnknownNameError
+from restorebench.metrics.registry import did_you_mean
 from restorebench.metrics.weights import fingerprint as weights_fingerprint
 
 HARNESS_KEYS = ("name", "label", "samples", "inputs", "datasets")
@@ -94,6 +96,9 @@ class Spec(BaseModel):
     seed: Seed = 0
     seeds: list[Seed] | None = Field(None, min_length=1, description="several seeds: every case once per seed")
     timeout: float = Field(600.0, gt=0, description="seconds a case may take before it is stopped")
+    prepare_timeout: float = Field(
+        14_400.0, gt=0, description="seconds a shared preparation (training once for several cases, e.g. SinGAN) may take"
+    )
     workers: int = Field(1, ge=0, le=64, description="worker processes (0 = run in this process)")
     device: str = "auto"
     datasets: list[DatasetSpec] = Field(min_length=1)
@@ -127,6 +132,7 @@ class Variant:
     weights: tuple[tuple[str, str | None], ...] = ()  # (catalogue key, sha256 of the file or None: missing)
     summary: str = ""
     sr_scales: frozenset[int] | None = None  # None: any factor
+    shared_preparation: str | None = None  # see Method.shared_preparation
 
     @property
     def variant_id(self) -> str:
@@ -193,21 +199,77 @@ def _clean_loc(loc: tuple) -> tuple:
 
 # -- loading -------------------------------------------------------------------------------------
 
-def load_spec(path: str | Path) -> LoadedSpec:
-    """Read, validate and expand a spec file; raise :class:`SpecError` listing every problem."""
-    path = Path(path)
+#: Limits that keep a hostile or mistaken spec from exhausting memory or time while loading.
+MAX_SPEC_BYTES = 1 << 20
+MAX_SPEC_NODES = 100_000  # YAML nodes after alias expansion
+MAX_VARIANTS = 10_000  # method variants after grid expansion
+
+
+def _expanded_size(node: yaml.Node, path: Path) -> int:
+    """Number of nodes the document has once its aliases are expanded, without expanding them
+    (a shared node is counted once per use, with memoisation). Raises on a recursive alias."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(n: yaml.Node) -> int:
+        key = id(n)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise SpecError([f"{path}:{n.start_mark.line + 1}: (yaml): an alias refers to a node that contains it (a recursive structure)"])
+        active.add(key)
+        if isinstance(n, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in n.value)
+        elif isinstance(n, yaml.SequenceNode):
+            total = 1 + sum(size(c) for c in n.value)
+        else:
+            total = 1
+        active.discard(key)
+        sizes[key] = min(total, MAX_SPEC_NODES + 1)
+        return sizes[key]
+
+    return size(node)
+
+
+def _read_yaml(path: Path) -> tuple[str, yaml.Node, Any]:
+    """The spec's text, node tree (for line numbers) and data, each bounded in size."""
     try:
-        text = path.read_text()
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError([f"{path}: the spec is {size:,} bytes; a spec may be at most {MAX_SPEC_BYTES:,} bytes"])
+        raw = path.read_bytes()
     except OSError as exc:
         raise SpecError([f"{path}: cannot read spec ({exc.strerror or exc})"]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SpecError([f"{path}:{line}: (encoding): byte 0x{raw[exc.start]:02x} is not UTF-8; save the spec as UTF-8"]) from None
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                raise SpecError([f"{path}:1: (top level): the spec is empty"])
+            nodes = _expanded_size(node, path)
+            if nodes > MAX_SPEC_NODES:
+                raise SpecError([f"{path}:1: (yaml): the spec expands to more than {MAX_SPEC_NODES:,} values "
+                                 f"(through its aliases); a spec may hold at most {MAX_SPEC_NODES:,}"])
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
-        raise SpecError([f"{path}:{line}: (yaml): {getattr(exc, 'problem', exc)}"]) from None
-    if not isinstance(data, dict) or node is None:
+        raise SpecError([f"{path}:{line}: (yaml): {getattr(exc, 'problem', None) or exc}"]) from None
+    return text, node, data
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """Read, validate and expand a spec file; raise :class:`SpecError` listing every problem."""
+    path = Path(path)
+    text, node, data = _read_yaml(path)
+    if not isinstance(data, dict):
         raise SpecError([f"{path}:1: (top level): expected a mapping with name, datasets, methods, metrics"])
     lines = _line_map(node)
 
@@ -217,7 +279,9 @@ def load_spec(path: str | Path) -> LoadedSpec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError([problem(_clean_loc(e["loc"]), _describe(e)) for e in exc.errors()]) from None
+        # report unknown method and metric names together with the type errors, not after them
+        problems = [problem(_clean_loc(e["loc"]), _describe(e)) for e in exc.errors()]
+        raise SpecError(problems + _unknown_names(data, problem)) from None
 
     problems: list[str] = []
     variants = _expand_methods(spec, problem, problems)
@@ -226,6 +290,25 @@ def load_spec(path: str | Path) -> LoadedSpec:
     if problems:
         raise SpecError(problems)
     return LoadedSpec(spec=spec, path=path, text=text, sha256=hashlib.sha256(text.encode()).hexdigest(), variants=variants)
+
+
+def _unknown_names(data: dict[str, Any], problem) -> list[str]:
+    """Unknown method and metric names in raw spec data (best effort, for a spec that failed
+    validation elsewhere)."""
+    from restorebench import metrics, models
+
+    found = []
+    for section, registry in (("methods", models.REGISTRY), ("metrics", metrics.REGISTRY)):
+        entries = data.get(section)
+        if not isinstance(entries, list):
+            continue
+        for i, entry in enumerate(entries):
+            name = entry if isinstance(entry, str) else entry.get("name") if isinstance(entry, dict) else None
+            if isinstance(name, str) and name not in registry:
+                known = registry.names()
+                found.append(problem((section, i, "name") if isinstance(entry, dict) else (section, i),
+                                     f"unknown {section[:-1]} '{name}'.{did_you_mean(name, known)}"))
+    return found
 
 
 def _takes_list(annotation: Any) -> bool:
@@ -256,6 +339,14 @@ def _expand_methods(spec: Spec, problem, problems: list[str]) -> list[Variant]:
         params = method_spec.params
         fields = cls.Params.model_fields
         grid_keys = [k for k, v in params.items() if isinstance(v, list) and not (k in fields and _takes_list(fields[k].annotation))]
+        empty = [k for k in grid_keys if not params[k]]
+        if empty:
+            problems += [problem(("methods", i, k), "an empty list: a grid needs at least one value") for k in empty]
+            continue
+        points = math.prod(len(params[k]) for k in grid_keys)
+        if len(variants) + points > MAX_VARIANTS:
+            problems.append(problem(("methods", i), f"the grid makes {points:,} variants; a spec may have at most {MAX_VARIANTS:,} method variants"))
+            continue
         for values in itertools.product(*(params[k] for k in grid_keys)):
             point = {**params, **dict(zip(grid_keys, values))}
             try:
@@ -284,6 +375,7 @@ def _expand_methods(spec: Spec, problem, problems: list[str]) -> list[Variant]:
                     tasks=cls.tasks,
                     weights=tuple(weights_fingerprint(method.weight_keys()).items()),
                     sr_scales=method.sr_scales(),
+                    shared_preparation=cls.shared_preparation,
                     summary=cls.summary or (cls.__doc__ or "").strip().split("\n")[0],
                 )
             )
@@ -312,10 +404,25 @@ def _check_datasets(spec: Spec, problem, problems: list[str]) -> None:
     for i, name in enumerate(names):
         if names.index(name) != i:
             problems.append(problem(("datasets", i, "name"), f"dataset name '{name}' is used twice"))
+    kinds = {d.name: dataset_task(d.kind) for d in spec.datasets}
     for i, method_spec in enumerate(spec.methods):
         for j, dataset in enumerate(method_spec.datasets or []):
             if dataset not in names:
                 problems.append(problem(("methods", i, "datasets", j), f"no dataset named '{dataset}' in this spec"))
+        restricted = [kinds[d] for d in method_spec.datasets or [] if d in kinds]
+        if restricted and method_spec.name in models_registry():
+            tasks = models_registry().get(method_spec.name).tasks
+            if not tasks & set(restricted):
+                problems.append(problem(("methods", i, "datasets"), f"method '{method_spec.name}' does {'/'.join(sorted(tasks))}, "
+                                        f"but the datasets it is restricted to are {'/'.join(sorted(set(restricted)))}: it would never run"))
+    if spec.seeds is not None and len(set(spec.seeds)) != len(spec.seeds):
+        problems.append(problem(("seeds",), "a seed is listed twice"))
+
+
+def models_registry():
+    from restorebench import models
+
+    return models.REGISTRY
 
 
 def dataset_task(kind: str) -> str:

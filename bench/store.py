@@ -105,7 +105,7 @@ TABLES: dict[str, dict[str, str]] = {
         "input_path": "VARCHAR",
         "input_sha256": "VARCHAR",
         "reference_path": "VARCHAR",
-        "status": "VARCHAR",  # ok | failed | timeout | crashed | unavailable | invalid_input
+        "status": "VARCHAR",  # ok | failed | timeout | crashed | unavailable | invalid_input | blocked
         "error": "VARCHAR",
         "seconds_load": "DOUBLE",
         "seconds_prepare": "DOUBLE",
@@ -131,6 +131,16 @@ TABLES: dict[str, dict[str, str]] = {
         "metric_version": "VARCHAR",  # Metric.version that computed the value
     },
     "artifacts": {"case_id": "VARCHAR", "kind": "VARCHAR", "path": "VARCHAR", "sha256": "VARCHAR"},
+    "preparations": {  # shared preparations (training) done once for several cases
+        "key": "VARCHAR PRIMARY KEY",
+        "what": "VARCHAR",
+        "variant_id": "VARCHAR",
+        "status": "VARCHAR",  # ok | failed | timeout | crashed | unavailable | invalid_input
+        "error": "VARCHAR",
+        "seconds": "DOUBLE",
+        "run_id": "VARCHAR",
+        "finished_at": "TIMESTAMP",
+    },
     "imports": {
         "source_sha256": "VARCHAR PRIMARY KEY",
         "path": "VARCHAR",
@@ -209,6 +219,7 @@ class CaseResult:
     case: CaseRow | None
     scores: list[ScoreRow] = field(default_factory=list)
     artifacts: list[ArtifactRow] = field(default_factory=list)
+    fatal: str | None = None  # a problem of the whole run (outputs cannot be written): stop it
 
 
 ROW_TYPES = {"cases": CaseRow, "scores": ScoreRow, "artifacts": ArtifactRow}
@@ -459,12 +470,16 @@ class Store:
             self.con.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", [*values, run_id])
 
     # -- reading -------------------------------------------------------------------------------
-    def ok_case_ids(self, case_ids: Iterable[str]) -> set[str]:
+    def settled_cases(self, case_ids: Iterable[str]) -> dict[str, str]:
+        """``{case_id: status}`` of the given cases that need no new attempt: ``ok``, or
+        ``unavailable`` (its checkpoints are still missing: the same case id means the same missing
+        files; installing one changes the id). Failed, timed-out, crashed and invalid-input cases
+        are not settled: a re-run tries them again."""
         ids = pa.table({"case_id": pa.array(list(case_ids), pa.string())})  # noqa: F841
         rows = self.con.execute(
-            "SELECT case_id FROM cases WHERE status = 'ok' AND case_id IN (SELECT case_id FROM ids)"
+            "SELECT case_id, status FROM cases WHERE status IN ('ok', 'unavailable') AND case_id IN (SELECT case_id FROM ids)"
         ).fetchall()
-        return {r[0] for r in rows}
+        return dict(rows)
 
     def ok_outputs(self, case_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
         """``{case_id: (output_path, output_sha256)}`` of the given finished cases that saved one."""
@@ -476,10 +491,11 @@ class Store:
         return {case_id: (path, sha) for case_id, path, sha in rows}
 
     def scored_metrics(self, case_ids: Iterable[str]) -> dict[str, dict[str, str | None]]:
-        """For each given case, ``{metric: metric_version}`` of the scores it already has."""
+        """For each given case, ``{metric: metric_version}`` of the scores that need no new attempt
+        (ok, not applicable, or unavailable under the same version — the same missing checkpoint)."""
         ids = pa.table({"case_id": pa.array(list(case_ids), pa.string())})  # noqa: F841
         rows = self.con.execute(
-            "SELECT case_id, metric, metric_version FROM scores WHERE status IN ('ok', 'not_applicable') "
+            "SELECT case_id, metric, metric_version FROM scores WHERE status IN ('ok', 'not_applicable', 'unavailable') "
             "AND case_id IN (SELECT case_id FROM ids)"
         ).fetchall()
         out: dict[str, dict[str, str | None]] = {}

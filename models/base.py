@@ -7,6 +7,7 @@ score themselves: they do not import metric implementations.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -61,6 +62,11 @@ class Method(Component):
     kind_name: ClassVar[str] = "method"
     tasks: ClassVar[frozenset[str]]
     stochastic: ClassVar[bool] = False
+    #: Expensive work that several cases of this method share, which the runner does once per
+    #: :meth:`preparation_key` before those cases, with its own time budget (``prepare_timeout``):
+    #: ``"training_image"`` — training on the item's training image (SinGAN on the sharp photo:
+    #: every start scale and sample reuses one trained pyramid). ``None``: each case prepares alone.
+    shared_preparation: ClassVar[str | None] = None
 
     def __init__(self, params: BaseModel | None = None, **kwargs: Any):
         super().__init__(params, **kwargs)
@@ -77,6 +83,12 @@ class Method(Component):
         """SR factors this configuration can produce (None: any). Items of other factors are not
         planned for it: a ×2-only network has no result on a ×4 set, rather than a failure."""
         return None
+
+    def preparation_key(self, *, training_sha256: str, seed: int) -> str:
+        """Identity of the shared preparation this configuration needs for a training image: cases
+        with the same key share one. The default is this configuration's version; a method whose
+        parameters do not all change the training (SinGAN's start scale) narrows it."""
+        return hashlib.sha256(f"{self.name}|{self.version}|{training_sha256}|{seed}".encode()).hexdigest()[:24]
 
     # ------------------------------------------------------------------------------------------
     @property

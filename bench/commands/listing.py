@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
+
+from restorebench.bench.commands._common import json_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +52,7 @@ def _datasets() -> list[dict[str, Any]]:
 def handle(args: argparse.Namespace) -> int:
     rows = {"datasets": _datasets, "methods": _methods, "metrics": _metrics}[args.what]()
     if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+        print(json_text(rows))
         return 0
     for row in rows:
         if args.what == "methods":

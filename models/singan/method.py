@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+import hashlib
+
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,6 +62,7 @@ class SinGAN(Method):
     tasks = frozenset({"deblur"})
     Params = SinGANParams
     stochastic = True
+    shared_preparation = "training_image"
     summary = "SinGAN trained on the sharp photo, blurred photo injected at a start scale"
 
     def __init__(self, params: BaseModel | None = None, **kwargs: Any):
@@ -72,6 +75,11 @@ class SinGAN(Method):
     def params_dict(self) -> dict[str, Any]:
         """The parameters given (unset training overrides are left out of records and hashes)."""
         return self.params.model_dump(mode="json", exclude_none=True)
+
+    def preparation_key(self, *, training_sha256: str, seed: int) -> str:
+        """One training per photo, seed and training settings: every start scale shares it."""
+        payload = f"singan|{source_version(type(self))}|{self.settings!r}|{training_sha256}|{seed}"
+        return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
     def prepare(self, context: RestoreContext) -> None:
         """Obtain the pyramid of ``context.training_image`` (trained once, then cached)."""

@@ -3,11 +3,14 @@ through entry points and through a file."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
 import zipfile
 from pathlib import Path
+
+from tests_support import copy_checkout
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "restorebench.bench.cli"]
@@ -66,7 +69,9 @@ def test_every_package_folder_is_in_the_distribution():
 
 
 def test_the_wheel_installs_one_top_level_package(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+    source = copy_checkout(tmp_path / "source")  # setuptools writes build/ into the tree it builds
+    shutil.copy(ROOT / "README.md", source / "README.md")
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     (wheel,) = tmp_path.glob("restorebench-*.whl")

@@ -164,7 +164,7 @@ def test_kill_minus_9_then_resume_completes_only_the_rest(tmp_path, write_spec):
 
     resumed = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"12 cases planned, {stored} already stored, {12 - stored} executed" in resumed.stdout
+    assert f"12 cases planned, {stored} already stored, {12 - stored} run ({12 - stored} ok)" in resumed.stdout
 
     reference_db = tmp_path / "straight.duckdb"
     run(load_spec(path), RunOptions(db=reference_db, out_dir=tmp_path / "out2", workers=0, progress=False))
