@@ -94,7 +94,7 @@ def _verify(args: argparse.Namespace) -> int:
         if not verdicts:
             print("no weights files present in: " + "  ".join(str(d) for d in w.search_dirs()))
         for v in verdicts:
-            mark = {"ok": "OK        ", "unverified": "UNVERIFIED", "missing": "MISSING   ", "mismatch": "TAMPERED  ", "unloadable": "UNLOADABLE"}[v.status]
+            mark = {"ok": "OK", "unverified": "UNVERIFIED", "missing": "MISSING", "mismatch": "TAMPERED", "unloadable": "UNLOADABLE"}[v.status]
             print(f"{mark} {v.key}: {v.path or v.filename}: {v.detail}")
     failed = [v for v in verdicts if v.failed or (args.keys and v.status == "missing")]
     if failed and not args.json:
