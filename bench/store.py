@@ -275,7 +275,7 @@ def _write_failure_message(path: Path, error: Exception, what: str) -> str:
     )
 
 
-def _in_use_message(path: Path, error: Exception) -> str:
+def _in_use_message(path: Path, error: Exception, *, read_only: bool = False) -> str:
     text = str(error)
     match = re.search(r"PID (\d+)", text)
     who = "another process"
@@ -288,6 +288,11 @@ def _in_use_message(path: Path, error: Exception) -> str:
             who += f" ({' '.join(psutil.Process(pid).cmdline())[:200]})"
         except Exception:  # the process may be gone or hidden; the PID is still useful
             pass
+    if read_only:
+        return (
+            f"database {path} is being written by {who} (a run is in progress); it can be read when "
+            f"that run finishes — or read a copy: `restorebench export` after it ends, or copy the file then"
+        )
     return (
         f"database {path} is in use by {who}. Only one process may write at a time: wait for it "
         f"to finish, or use another --db"
@@ -315,7 +320,7 @@ class Store:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
-                raise DatabaseInUseError(_in_use_message(self.path, exc)) from None
+                raise DatabaseInUseError(_in_use_message(self.path, exc, read_only=read_only)) from None
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         try:
             if not read_only:

@@ -182,11 +182,15 @@ def test_second_writer_gets_a_clear_message(tmp_path, write_spec):
         result = subprocess.run(
             [sys.executable, "-m", "restorebench.bench.cli", "run", str(path), "--db", str(db)], cwd=ROOT, capture_output=True, text=True
         )
-        with pytest.raises(DatabaseInUseError):
-            raise DatabaseInUseError("x")
+        reader = subprocess.run(
+            [sys.executable, "-m", "restorebench.bench.cli", "leaderboard", "--db", str(db)], cwd=ROOT, capture_output=True, text=True
+        )
     assert result.returncode == 2
     assert f"database {db} is in use by process {os.getpid()}" in result.stderr
     assert "Traceback" not in result.stderr
+    assert reader.returncode == 2 and "a run is in progress" in reader.stderr and "Traceback" not in reader.stderr
+    with Store(db, read_only=True) as store:  # the refused writer changed nothing
+        assert store.con.execute("SELECT count(*) FROM runs").fetchall() == [(0,)]
 
 
 def test_export_and_leaderboard(tmp_path, write_spec, capsys):
