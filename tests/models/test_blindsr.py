@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from restorebench import models  # noqa: E402
-from restorebench.metrics.errors import RestoreBenchError, WeightsUnavailableError  # noqa: E402
-from restorebench.models import blindsr  # noqa: E402
-from restorebench.models.blindsr import network as N  # noqa: E402
-from restorebench.models.weights import CheckpointLayoutError, layout_problems, parameter_count, read_manifest  # noqa: E402
+from restorebench import models
+from restorebench.metrics.errors import RestoreBenchError, WeightsUnavailableError
+from restorebench.models import blindsr
+from restorebench.models.blindsr import network as N
+from restorebench.models.weights import CheckpointLayoutError, layout_problems, parameter_count, read_manifest
 
 MANIFEST = read_manifest(blindsr.MANIFEST)["networks"]
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from restorebench import models  # noqa: E402
-from restorebench.metrics import weights  # noqa: E402
-from restorebench.metrics.errors import RestoreBenchError, WeightsUnavailableError  # noqa: E402
-from restorebench.models import dan  # noqa: E402
-from restorebench.models.dan.network import CONFIGS, DAN, DPCB, DPCG  # noqa: E402
-from restorebench.models.weights import layout_problems, parameter_count, read_manifest  # noqa: E402
+from restorebench import models
+from restorebench.metrics import weights
+from restorebench.metrics.errors import RestoreBenchError, WeightsUnavailableError
+from restorebench.models import dan
+from restorebench.models.dan.network import CONFIGS, DAN, DPCB, DPCG
+from restorebench.models.weights import layout_problems, parameter_count, read_manifest
 
 MANIFEST = read_manifest(dan.MANIFEST)["variants"]
 OFFICIAL_COUNTS = {"v1-x4-setting1": 4_329_511, "v1-x2-setting1": 4_181_799, "v2-x4-setting1": 4_707_708}

@@ -12,16 +12,15 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from restorebench import models  # noqa: E402
-from restorebench.metrics import weights  # noqa: E402
-from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError  # noqa: E402
-from restorebench.models import moesr  # noqa: E402
-from restorebench.models.moesr import finetune as FT  # noqa: E402
-from restorebench.models.moesr import network as N  # noqa: E402
-from restorebench.models.weights import CheckpointLayoutError, layout_problems, parameter_count, read_manifest  # noqa: E402
+from restorebench import models
+from restorebench.metrics import weights
+from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError
+from restorebench.models import moesr
+from restorebench.models.moesr import finetune as FT
+from restorebench.models.moesr import network as N
+from restorebench.models.weights import CheckpointLayoutError, layout_problems, parameter_count, read_manifest
 
 MANIFEST = read_manifest(moesr.MANIFEST)["networks"]
 
