@@ -25,7 +25,7 @@ from restorebench.metrics.errors import WeightsUnavailableError
 from restorebench.metrics.weights import sha256_file
 
 MANIFEST_PATH = maniqa.__file__.replace("maniqa.py", "data/maniqa_manifest.json")
-OFFICIAL_PARAMETERS = 135_747_530
+OFFICIAL_PARAMETERS = 135_747_530  # trainable parameters of IIGROUP/MANIQA's MANIQA(embed_dim=768, …) on timm 0.5.5 vit_base_patch8_224 (manifest "about")
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

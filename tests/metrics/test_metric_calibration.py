@@ -51,6 +51,7 @@ def test_every_metric_with_an_official_value_is_within_tolerance(rows):
 
 def test_exact_agreement_where_the_authors_code_is_reproducible(rows):
     values = {(row["metric"], row["image"]): row for row in rows}
+    # Every number below is the authors' value from the calibration folder's official.csv.
     # I04 has no flat areas: NIQE and BRISQUE match MATLAB to rounding (BRISQUE's official value
     # is LIBSVM's %g output, 6 significant digits).
     assert values["niqe", "I04"]["ours"] == pytest.approx(3.65492152353770, rel=1e-10)
@@ -130,6 +131,7 @@ def test_read_official_accepts_file_names_as_headers(tmp_path):
 
 
 def test_tolerances_of_the_acceptance_criteria():
+    # Official values of official.csv (I03/I04) against each tolerance's edge (metrics/calibration.py).
     assert TOLERANCES["psnr"].accepts(21.119, 21.11) and not TOLERANCES["psnr"].accepts(21.121, 21.11)
     assert TOLERANCES["ssim"].accepts(0.69975, 0.6993) and not TOLERANCES["ssim"].accepts(0.6999, 0.6993)
     assert TOLERANCES["ms_ssim"].accepts(0.6752, 0.6733) and not TOLERANCES["ms_ssim"].accepts(0.6754, 0.6733)
