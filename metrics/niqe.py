@@ -158,6 +158,11 @@ def niqe_gray(gray: np.ndarray, *, block_size: int = BLOCK_SIZE, workspace: Work
 Variant = Literal["live", "skvideo"]
 
 
+@functools.cache
+def _skvideo_source() -> str:
+    return inspect.getsource(niqe_skvideo)
+
+
 @register()
 class NIQE(Metric):
     """NIQE with the LIVE pristine model, exactly as the authors' ``computequality.m``
@@ -195,7 +200,7 @@ class NIQE(Metric):
         version = super().code_version
         if self.options["variant"] == "live":
             return version
-        return hashlib.sha256((version + inspect.getsource(niqe_skvideo)).encode()).hexdigest()[:16]
+        return hashlib.sha256((version + _skvideo_source()).encode()).hexdigest()[:16]
 
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
         if self.options["variant"] == "skvideo":

