@@ -34,9 +34,9 @@ from typing import Literal, get_args
 import numpy as np
 from scipy.special import gamma as gamma_fn
 
+from restorebench.metrics import niqe_skvideo
 from restorebench.metrics.base import Metric, register
 from restorebench.metrics.errors import InvalidImageError
-from restorebench.metrics import niqe_skvideo
 from restorebench.metrics.matlab import imresize, rgb2gray_double
 from restorebench.metrics.nss import (
     Workspace,

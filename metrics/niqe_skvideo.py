@@ -82,7 +82,8 @@ def pristine_model() -> tuple[np.ndarray, np.ndarray]:
 @functools.cache
 def shape_table() -> tuple[np.ndarray, np.ndarray]:
     """``(α grid, Γ(2/α)²/(Γ(1/α)Γ(3/α)))`` on ``numpy.arange(0.2, 10, 0.001)`` — the grid of the
-    Python code (9800 values ``0.2 + k·0.001``; MATLAB's colon grid differs in the last ulp)."""
+    Python code: 9800 values ``0.2 + k·0.001`` up to 9.999 (MATLAB's ``0.2:0.001:10`` has 9801,
+    ends exactly at 10 and differs in the last ulp elsewhere)."""
     alphas = np.arange(0.2, 10, 0.001)
     numerator = gamma_fn(2.0 / alphas)
     ratio = numerator * numerator / (gamma_fn(1.0 / alphas) * gamma_fn(3.0 / alphas))
