@@ -29,6 +29,7 @@ from restorebench.metrics.errors import RestoreBenchError
 
 FLUSH_EVERY_CASES = 32
 FLUSH_EVERY_SECONDS = 1.0
+MAX_PROBLEMS_SHOWN = 10
 
 
 @dataclass
@@ -58,6 +59,8 @@ class RunSummary:
     seconds: float = 0.0
     skipped_unavailable: int = 0
     scores_failed: int = 0
+    #: (what, status, message) of the first failures, for the summary a user reads
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -103,9 +106,11 @@ def _dataset_records(plan: Plan) -> list[dict[str, Any]]:
 class _Batcher:
     """Collects finished cases and writes them in transactional batches."""
 
-    def __init__(self, store: Store, on_case: Callable[[CaseRow], None], metric_versions: dict[str, str]):
+    def __init__(self, store: Store, on_case: Callable[[CaseRow], None], metric_versions: dict[str, str],
+                 on_problem: Callable[[str, str, str], None] = lambda *a: None):
         self.store = store
         self.on_case = on_case
+        self.on_problem = on_problem
         self.metric_versions = metric_versions
         self.cases: list[CaseRow] = []
         self.scores: list[ScoreRow] = []
@@ -121,8 +126,10 @@ class _Batcher:
         if result.fatal:
             self.flush()  # what finished before is kept
             raise OutputWriteError(f"{result.fatal}. Nothing stored was lost; free space or choose another --out and run again to resume")
-        if result.case is None:
-            self.failed_scores += sum(1 for row in result.scores if row.status == "failed")
+        failed = [row for row in result.scores if row.status == "failed"]
+        self.failed_scores += len(failed)
+        for row in failed:
+            self.on_problem(row.case_id, row.metric, row.error or "")
         for row in result.scores:
             row.metric_version = self.metric_versions.get(row.metric)
         self.scores += result.scores
@@ -210,12 +217,21 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
 
         bar = _progress(len(tasks) + len(preparations), options.progress, spec.name)
 
+        items = {c.case_id: (c.item.item, c.variant.label) for c in plan.cases}
+
+        def on_problem(case_id: str, status: str, message: str) -> None:
+            if len(summary.problems) < MAX_PROBLEMS_SHOWN:
+                item, label = items.get(case_id, (case_id, "?"))
+                summary.problems.append((f"{label} on {item}", status, message))
+
         def on_case(row: CaseRow) -> None:
+            if row.status not in ("ok", "unavailable"):
+                on_problem(row.case_id, row.status, row.error or "")
             summary.status_counts[row.status] = summary.status_counts.get(row.status, 0) + 1
             if bar is not None:
                 bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items())), refresh=False)
 
-        batcher = _Batcher(store, on_case, metric_versions)
+        batcher = _Batcher(store, on_case, metric_versions, on_problem)
         status = "running"
         executor = run_inline if workers == 0 else run_pool
         try:

@@ -38,13 +38,16 @@ def handle(args: argparse.Namespace) -> int:
         timeout=args.timeout, prepare_timeout=args.prepare_timeout, progress=not args.no_progress, max_cases=args.max_cases or DEFAULT_MAX_CASES,
     )
     summary = run(loaded, options)
-    print(describe(summary, args.db))
+    print(describe(summary, args.db), flush=True)
     if summary.unavailable or summary.skipped_unavailable:
         print(f"{summary.unavailable + summary.skipped_unavailable} case(s) need checkpoint files that are not installed; "
               f"see `restorebench weights list`", file=sys.stderr)
     if summary.failed or summary.scores_failed:
+        for what, status, message in summary.problems:
+            print(f"  {status}: {what}: {message}", file=sys.stderr)
         what = [f"{summary.failed} case(s)"] * bool(summary.failed) + [f"{summary.scores_failed} score(s)"] * bool(summary.scores_failed)
-        print(f"{' and '.join(what)} failed; see `restorebench leaderboard --db {args.db} --failures`", file=sys.stderr)
+        more = " (the first shown above)" if summary.failed + summary.scores_failed > len(summary.problems) else ""
+        print(f"{' and '.join(what)} failed{more}; all of them: `restorebench leaderboard --db {args.db} --failures`", file=sys.stderr)
         return 1
     return 0
 
