@@ -404,6 +404,11 @@ def _check_datasets(spec: Spec, problem, problems: list[str]) -> None:
     for i, name in enumerate(names):
         if names.index(name) != i:
             problems.append(problem(("datasets", i, "name"), f"dataset name '{name}' is used twice"))
+    for i, dataset in enumerate(spec.datasets):
+        root = Path(dataset.root).expanduser() if dataset.root is not None else None
+        if root is not None and not root.is_dir():  # relative to the working folder, as the loader reads it
+            problems.append(problem(("datasets", i, "root"), f"folder {root} does not exist" + (
+                " (a relative root is read from the working folder)" if not root.is_absolute() else "")))
     kinds = {d.name: dataset_task(d.kind) for d in spec.datasets}
     for i, method_spec in enumerate(spec.methods):
         for j, dataset in enumerate(method_spec.datasets or []):
