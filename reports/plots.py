@@ -1,4 +1,5 @@
-"""Matplotlib figures as deterministic SVG text.
+"""Matplotlib figures as deterministic SVG text (the curves of a parameter sweep; the other
+charts of the site are drawn directly, :mod:`restorebench.reports.site.charts`).
 
 The same data always give byte-identical SVG: a fixed ``svg.hashsalt`` (element ids), no date in
 the metadata, text drawn as paths (no font files or web fonts needed to view them, and no
@@ -68,52 +69,6 @@ def start_scale_svg(
         ax.grid(True, alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
         if curves:
-            ax.legend(fontsize=8)
-        return figure_to_svg(fig)
-
-
-def heatmap_svg(matrix: np.ndarray, *, labels: Sequence[str], title: str) -> str:
-    """A symmetric correlation matrix (−1…1) as a heatmap with the values written in."""
-    n = len(labels)
-    size = max(3.0, 0.55 * n + 1.5)
-    with matplotlib.rc_context(SVG_RC):
-        fig = _new_figure(size + 0.8, size)
-        ax = fig.add_subplot()
-        image = ax.imshow(np.ma.masked_invalid(matrix), vmin=-1, vmax=1, cmap="RdBu_r")
-        ax.set_xticks(range(n), labels=[_short(s) for s in labels], rotation=45, ha="right")
-        ax.set_yticks(range(n), labels=[_short(s) for s in labels])
-        for i in range(n):
-            for j in range(n):
-                value = matrix[i, j]
-                if not math.isnan(value):
-                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if abs(value) > 0.6 else "black")
-        ax.set_title(title)
-        fig.colorbar(image, ax=ax, shrink=0.8)
-        return figure_to_svg(fig)
-
-
-def paired_bars_svg(
-    categories: Sequence[str],
-    series: Mapping[str, Sequence[float]],
-    *,
-    y_label: str,
-    title: str,
-) -> str:
-    """Grouped bars: one group per category, one bar per series (NaN draws nothing)."""
-    n_series = max(1, len(series))
-    width = 0.8 / n_series
-    x = np.arange(len(categories))
-    with matplotlib.rc_context(SVG_RC):
-        fig = _new_figure(max(5.0, 0.45 * len(categories) * n_series + 1.5), 3.4)
-        ax = fig.add_subplot()
-        for i, (name, values) in enumerate(series.items()):
-            ax.bar(x + (i - (n_series - 1) / 2) * width, np.asarray(values, dtype=float), width, label=_short(name))
-        ax.set_xticks(x, labels=[_short(c) for c in categories], rotation=45, ha="right")
-        ax.set_ylabel(y_label)
-        ax.set_title(title)
-        ax.grid(True, axis="y", alpha=0.3)
-        if series:
             ax.legend(fontsize=8)
         return figure_to_svg(fig)
 

@@ -1,0 +1,180 @@
+"""Every SQL statement the reports read the database with, in one place.
+
+Aggregation happens in DuckDB: Python receives per-image means one (task, metric) slice at a
+time, counts grouped by status and message, and the few rows of the description tables — never
+one row per score. The temporary tables are private to the read-only connection.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+#: Task of cases that have none (imports of unknown task are "sr"; this is for old rows).
+NO_TASK = "other"
+
+# One value per (image, method label, metric): the mean over seeds and samples of the finite
+# and infinite values (NaN is missing). `image` identifies an image across methods.
+IMAGE_SCORES = f"""
+CREATE OR REPLACE TEMP TABLE rb_image AS
+SELECT COALESCE(task, '{NO_TASK}') AS task, domain, dataset, COALESCE(group_name, dataset) AS group_name, item,
+       label, metric, avg(value) AS value, count(*) AS n_samples,
+       hash(dataset, COALESCE(group_name, dataset), item) AS image
+FROM results
+WHERE status = 'ok' AND value IS NOT NULL AND NOT isnan(value)
+GROUP BY ALL
+"""
+SLICES = "SELECT DISTINCT task, metric FROM rb_image ORDER BY task, metric"
+SLICE = """
+SELECT task, domain, dataset, group_name, item, label, metric, value, n_samples, image
+FROM rb_image WHERE task = ? AND metric = ? ORDER BY dataset, group_name, label, item
+"""
+
+
+def metric_pivot(n_metrics: int) -> str:
+    """Per task (parameter 1): one row per (image, method) and one column per metric (parameters
+    2…), for metric–metric correlations."""
+    columns = ", ".join(f"max(value) FILTER (WHERE metric = ${i + 2}) AS m{i}" for i in range(n_metrics))
+    return f"SELECT {columns} FROM rb_image WHERE task = $1 GROUP BY image, label"
+
+
+METRIC_DIRECTIONS = """
+SELECT m.metric, k.higher_is_better
+FROM (SELECT name AS metric FROM metrics UNION SELECT DISTINCT metric FROM scores) m
+LEFT JOIN metrics k ON k.name = m.metric
+ORDER BY m.metric
+"""
+
+# "not_applicable" (a full-reference metric without a reference) is not a missing score.
+PROBLEMS = f"""
+SELECT COALESCE(task, '{NO_TASK}') AS task, dataset, COALESCE(group_name, dataset) AS group_name, label, metric,
+       status, COALESCE(error, '') AS error, count(*) AS n
+FROM results WHERE status <> 'not_applicable' AND (status <> 'ok' OR value IS NULL OR isnan(value))
+GROUP BY ALL ORDER BY ALL
+"""
+CASE_STATUS = f"""
+SELECT COALESCE(task, '{NO_TASK}') AS task, domain, dataset, COALESCE(group_name, dataset) AS group_name, label,
+       origin, status, COALESCE(error, '') AS error, count(*) AS n, count(DISTINCT item) AS n_items
+FROM current_cases GROUP BY ALL ORDER BY ALL
+"""
+TIMINGS = f"""
+SELECT label, dataset, COALESCE(task, '{NO_TASK}') AS task, count(*) AS cases,
+       count(*) FILTER (WHERE status = 'ok') AS ok,
+       avg(seconds_load) AS seconds_load, avg(seconds_prepare) AS seconds_prepare,
+       avg(seconds_restore) AS seconds_restore, avg(seconds_save) AS seconds_save,
+       avg(seconds_total) AS seconds_total, avg(peak_rss_mb) AS peak_rss_mb
+FROM current_cases GROUP BY ALL ORDER BY ALL
+"""
+SET_SIZES = f"""
+SELECT dataset, COALESCE(group_name, dataset) AS group_name, COALESCE(task, '{NO_TASK}') AS task,
+       any_value(domain) AS domain, count(DISTINCT item) AS n_items, count(DISTINCT label) AS n_methods,
+       bool_or(output_path IS NOT NULL OR input_path IS NOT NULL) AS has_images
+FROM current_cases GROUP BY ALL ORDER BY ALL
+"""
+# One row per method label: its current variant (the one of its most recently finished case),
+# whether all its cases are imported, and how many code versions it has run with.
+LABELS = """
+SELECT c.label, arg_max(c.variant_id, COALESCE(c.finished_at, TIMESTAMP '1970-01-01')) AS variant_id, bool_and(c.origin = 'import') AS imported,
+       count(*) AS cases, count(*) FILTER (WHERE c.status = 'ok') AS ok,
+       (SELECT count(DISTINCT h.variant_id) FROM cases h LEFT JOIN methods m ON m.variant_id = h.variant_id
+        WHERE COALESCE(m.label, h.method) = c.label) AS n_versions
+FROM current_cases c GROUP BY c.label ORDER BY c.label
+"""
+TABLE = {name: f"SELECT * FROM {name}" for name in ("methods", "metrics", "datasets")}
+RUNS = "SELECT * FROM runs ORDER BY started_at, run_id"
+IMPORTS = "SELECT * FROM imports ORDER BY imported_at, path"
+# The machine and code of the run that computed each method's current scores.
+LABEL_RUNS = """
+SELECT c.label, c.run_id, count(*) AS cases FROM current_cases c GROUP BY ALL ORDER BY c.label, cases DESC
+"""
+
+# History: the mean of each given method label (parameter: a list) per code version (variant)
+# and metric, over every case ever stored (the store keeps superseded cases), with the run that
+# first produced it.
+HISTORY = f"""
+WITH per_image AS (
+    SELECT COALESCE(m.label, c.method) AS label, c.variant_id, COALESCE(c.task, '{NO_TASK}') AS task, s.metric,
+           c.dataset, c.group_name, c.item, avg(s.value) AS value, min(c.finished_at) AS finished_at,
+           arg_min(c.run_id, c.finished_at) AS run_id
+    FROM scores s JOIN cases c USING (case_id) LEFT JOIN methods m ON m.variant_id = c.variant_id
+    WHERE s.status = 'ok' AND s.value IS NOT NULL AND isfinite(s.value)
+      AND COALESCE(m.label, c.method) IN (SELECT unnest(?::VARCHAR[]))
+    GROUP BY ALL
+)
+SELECT p.label, p.variant_id, p.task, p.metric, count(*) AS n, avg(p.value) AS mean,
+       stddev_pop(p.value) AS std, min(p.finished_at) AS first_at, arg_min(p.run_id, p.finished_at) AS run_id,
+       any_value(m.code_version) AS code_version, any_value(r.git_sha) AS git_sha
+FROM per_image p LEFT JOIN methods m ON m.variant_id = p.variant_id
+LEFT JOIN runs r ON r.run_id = p.run_id
+GROUP BY p.label, p.variant_id, p.task, p.metric ORDER BY p.label, p.task, p.metric, first_at
+"""
+
+
+# Image names that do not pair: per task, dataset and metric, the pairs of methods with images but
+# none in common; per task, dataset and method, the pairs of metrics that share no image name.
+def _disjoint(within: str, between: str) -> str:
+    keys = ", ".join(f"{c}" for c in ("task", "dataset", within))
+    on = " AND ".join(f"a.{c} = b.{c}" for c in ("task", "dataset", within))
+    return f"""
+WITH sizes AS (SELECT {keys}, {between}, count(*) AS n FROM rb_image GROUP BY ALL),
+common AS (SELECT a.task, a.dataset, a.{within}, a.{between} AS a, b.{between} AS b
+           FROM rb_image a JOIN rb_image b ON {on} AND a.image = b.image AND a.{between} < b.{between}
+           GROUP BY ALL)
+SELECT a.task, a.dataset, a.{within}, a.{between} AS a, b.{between} AS b, a.n AS n_a, b.n AS n_b
+FROM sizes a JOIN sizes b ON {on} AND a.{between} < b.{between}
+ANTI JOIN common c ON c.task = a.task AND c.dataset = a.dataset AND c.{within} = a.{within}
+                   AND c.a = a.{between} AND c.b = b.{between}
+ORDER BY ALL
+"""
+
+
+UNPAIRED_METHODS = _disjoint("metric", "label")
+UNPAIRED_METRICS = _disjoint("label", "metric")
+
+# Images of a dataset for galleries and the drill-down: its items in name order (for paging),
+# then the current cases of some of them (first seed and sample per method) and their scores.
+ITEMS = """
+SELECT DISTINCT COALESCE(group_name, dataset) AS group_name, item, hash(dataset, COALESCE(group_name, dataset), item) AS image
+FROM current_cases WHERE dataset = ? ORDER BY group_name, item
+"""
+ITEM_CASES = """
+SELECT COALESCE(group_name, dataset) AS group_name, item, label, status, error, input_path, reference_path, output_path,
+       seed, sample
+FROM current_cases
+WHERE dataset = ? AND hash(dataset, COALESCE(group_name, dataset), item) IN (SELECT unnest(?::UBIGINT[]))
+QUALIFY row_number() OVER (PARTITION BY group_name, item, label ORDER BY seed, sample) = 1
+ORDER BY group_name, item, label
+"""
+ITEM_SCORES = """
+SELECT group_name, item, label, metric, value FROM rb_image
+WHERE dataset = ? AND image IN (SELECT unnest(?::UBIGINT[]))
+ORDER BY group_name, item, label, metric
+"""
+IMAGE_VALUES = """
+SELECT image, value FROM rb_image WHERE task = ? AND metric = ? AND label = ? AND image IN (SELECT unnest(?::UBIGINT[]))
+"""
+
+# Every sample as an observation (the start-scale curves of a parameter sweep).
+SAMPLE_SCORES = """
+SELECT variant_id, method, COALESCE(group_name, dataset) AS group_name, metric, value
+FROM results WHERE status = 'ok' AND value IS NOT NULL AND NOT isnan(value) AND variant_id IN (SELECT unnest(?::VARCHAR[]))
+"""
+SWEEP_CASES = """
+SELECT method, COALESCE(group_name, dataset) AS group_name, item, variant_id, seed, sample, input_path, reference_path, output_path
+FROM current_cases WHERE status = 'ok' AND variant_id IN (SELECT unnest(?::VARCHAR[]))
+ORDER BY method, group_name, item, seed, sample, variant_id
+"""
+
+
+def materialize_image_scores(store: Any) -> None:
+    """Create (or refresh) the temporary per-image table of this connection."""
+    store.con.execute(IMAGE_SCORES)
+RUN_TASKS = f"SELECT DISTINCT run_id, COALESCE(task, '{NO_TASK}') AS task FROM cases ORDER BY ALL"
+RUN_STATUS = "SELECT run_id, status, count(*) AS n FROM cases GROUP BY ALL ORDER BY ALL"
+METRIC_ORIGINS = "SELECT metric, origin, count(*) AS n FROM results GROUP BY ALL ORDER BY ALL"
+COUNTS = "SELECT (SELECT count(*) FROM current_cases) AS cases, (SELECT count(*) FROM results WHERE status = 'ok') AS scores"
+# The output image of a method for given images (first seed and sample).
+OUTPUTS = """
+SELECT hash(dataset, COALESCE(group_name, dataset), item) AS image, output_path FROM current_cases
+WHERE dataset = ? AND label = ? AND status = 'ok' AND output_path IS NOT NULL
+  AND hash(dataset, COALESCE(group_name, dataset), item) IN (SELECT unnest(?::UBIGINT[]))
+QUALIFY row_number() OVER (PARTITION BY group_name, item ORDER BY seed, sample) = 1
+"""
