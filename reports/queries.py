@@ -178,3 +178,6 @@ WHERE dataset = ? AND label = ? AND status = 'ok' AND output_path IS NOT NULL
   AND hash(dataset, COALESCE(group_name, dataset), item) IN (SELECT unnest(?::UBIGINT[]))
 QUALIFY row_number() OVER (PARTITION BY group_name, item ORDER BY seed, sample) = 1
 """
+# The terminal leaderboard: images of each method per dataset, and the cases that did not succeed.
+DATASET_ITEMS = "SELECT dataset, label, count(DISTINCT (group_name, item)) AS n_items FROM current_cases GROUP BY ALL"
+FAILURES = "SELECT dataset, item, label, status, error FROM current_cases WHERE status <> 'ok' ORDER BY 1, 3, 2"
