@@ -132,7 +132,9 @@ def extreme_overlap(
             row.update(low_overlap=len(_lowest(a, k) & _lowest(b, k)), high_overlap=len(_highest(a, k) & _highest(b, k)),
                        refused=None)
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*set_keys, *OVERLAP_COLUMNS])
+    out = pd.DataFrame(rows, columns=[*set_keys, *OVERLAP_COLUMNS])
+    out["refused"] = out["refused"].astype(object).where(out["refused"].notna(), None)
+    return out
 
 
 def _lowest(values: pd.Series, k: int) -> set[str]:
