@@ -172,7 +172,7 @@ def write_sample_database(
     with Store(path) as store:
         store.upsert("runs", [{
             "run_id": run_id, "kind": "run", "spec_name": "sample", "spec_path": "bench/specs/sample.yaml",
-            "spec_sha256": "0" * 64, "spec_text": "name: sample\n# a ``` fence inside\nmethods: [bicubic]\n",
+            "spec_sha256": "0" * 64, "spec_text": "name: sample\n# a ``` fence inside\nmethods: [bicubic]\nmetrics: [nima, niqe, psnr, ssim, sharpness]\n",
             "started_at": now, "finished_at": now + dt.timedelta(minutes=3), "status": "partial",
             "git_sha": "0123456789abcdef0123456789abcdef01234567", "git_dirty": False,
             "versions": {"python": "3.11", "restorebench": "0.1.0"},

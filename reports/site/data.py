@@ -102,9 +102,9 @@ class SiteData:
 
     def primary_metric(self, task: str, scored: list[str], *, options: SiteOptions) -> str | None:
         """The metric that orders ``task``'s overall leaderboard: the site option; else the first
-        metric listed (``primary_metric`` first, if the spec names one) by the latest run or
-        import of the task that lists any of the ``scored`` ones; else the first scored metric
-        with a known direction."""
+        metric listed (``primary_metric`` first, if the spec names one) by the latest benchmark
+        run of the task whose spec lists any of the ``scored`` ones, else by the latest import;
+        else the first scored metric with a known direction."""
         ranked = [m for m in scored if self.directions.get(m) is not None]
         chosen = options.primary_metrics.get(task)
         if chosen is not None:
@@ -112,7 +112,8 @@ class SiteData:
                 raise SiteError(f"primary metric {chosen!r} of task {task!r} has no scores (scored: {', '.join(scored) or 'none'})")
             return chosen
         runs_of_task = set(self.run_tasks.loc[self.run_tasks["task"] == task, "run_id"])
-        for run in self.runs.iloc[::-1].to_dict("records"):
+        latest_first = self.runs.iloc[::-1].to_dict("records")
+        for run in sorted(latest_first, key=lambda r: r["kind"] == "import"):  # stable: runs, then imports
             if run["run_id"] in runs_of_task:
                 listed = [m for m in _listed_metrics(run.get("spec_text")) if m in ranked]
                 if listed:
