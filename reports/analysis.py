@@ -128,23 +128,20 @@ def extreme_overlap(
             row.update(low_overlap=math.nan, high_overlap=math.nan,
                        refused=f"k = {k} ≥ {len(common)} images in common: every overlap would be complete")
         else:
-            a, b = a.loc[common], b.loc[common]
-            row.update(low_overlap=len(_lowest(a, k) & _lowest(b, k)), high_overlap=len(_highest(a, k) & _highest(b, k)),
-                       refused=None)
+            a, b = a.loc[common].to_numpy(dtype=np.float64), b.loc[common].to_numpy(dtype=np.float64)
+            row.update(low_overlap=_overlap(a, b, k, lowest=True), high_overlap=_overlap(a, b, k, lowest=False), refused=None)
         rows.append(row)
     out = pd.DataFrame(rows, columns=[*set_keys, *OVERLAP_COLUMNS])
     out["refused"] = out["refused"].astype(object).where(out["refused"].notna(), None)
     return out
 
 
-def _lowest(values: pd.Series, k: int) -> set[str]:
-    frame = pd.DataFrame({"item": values.index, "value": values.to_numpy()})
-    return set(frame.sort_values(["value", "item"], kind="stable")["item"].head(k))
-
-
-def _highest(values: pd.Series, k: int) -> set[str]:
-    frame = pd.DataFrame({"item": values.index, "value": values.to_numpy()})
-    return set(frame.sort_values(["value", "item"], ascending=[False, True], kind="stable")["item"].head(k))
+def _overlap(a: np.ndarray, b: np.ndarray, k: int, *, lowest: bool) -> int:
+    """How many of the k lowest (or highest) of ``a`` are among those of ``b``; the values are
+    aligned on image names in sorted order, so a tie goes to the first name (its position)."""
+    names = np.arange(a.size)
+    pick = [np.lexsort((names, x if lowest else -x))[:k] for x in (a, b)]
+    return int(np.intersect1d(pick[0], pick[1]).size)
 
 
 def overlap_statistics(overlaps: pd.DataFrame) -> dict[str, float]:
@@ -209,12 +206,18 @@ def behaviour_analysis(
 def correlation_table(wide: pd.DataFrame) -> pd.DataFrame:
     """:func:`correlate` for every unordered pair of columns of ``wide`` (rows = observations):
     columns ``a, b, n, pearson_r, pearson_p, spearman_rho, spearman_p, kendall_tau, kendall_p``,
-    pairs in column order."""
+    pairs in column order. Columns without a missing value are ranked once for all their pairs."""
     columns = list(wide.columns)
+    values = {c: wide[c].to_numpy(dtype=np.float64) for c in columns}
+    complete = {c: bool(np.isfinite(v).all()) for c, v in values.items()}
+    ranks = {c: stats.rankdata(v) for c, v in values.items() if complete[c]}
     rows = []
     for i, a in enumerate(columns):
         for b in columns[i + 1:]:
-            rows.append({"a": a, "b": b, **correlate(wide[a].to_numpy(), wide[b].to_numpy())})
+            if complete[a] and complete[b]:
+                rows.append({"a": a, "b": b, **correlate(values[a], values[b], ranks=(ranks[a], ranks[b]))})
+            else:
+                rows.append({"a": a, "b": b, **correlate(values[a], values[b])})
     return pd.DataFrame(rows, columns=["a", "b", "n", "pearson_r", "pearson_p", "spearman_rho", "spearman_p", "kendall_tau", "kendall_p"])
 
 
@@ -269,11 +272,13 @@ def extremes_per_set(
     for group, frame in scored.groupby([*set_keys, key], dropna=False, sort=True, observed=True):
         if frame.empty:
             continue
-        values = frame[["item", "value"]].assign(item=frame["item"].astype(str))
-        best = values.sort_values(["value", "item"], ascending=[not higher_is_better, True], kind="stable").iloc[0]
-        worst = values.sort_values(["value", "item"], ascending=[higher_is_better, True], kind="stable").iloc[0]
-        rows.append({**dict(zip([*set_keys, key], group)), "best_item": best["item"], "best_score": float(best["value"]),
-                     "worst_item": worst["item"], "worst_score": float(worst["value"])})
+        values = frame["value"].to_numpy(dtype=np.float64)
+        items = frame["item"].astype(str).to_numpy()
+        top, bottom = values.max(), values.min()
+        high, low = min(items[values == top]), min(items[values == bottom])  # ties: the first name
+        best, worst = ((high, top), (low, bottom)) if higher_is_better else ((low, bottom), (high, top))
+        rows.append({**dict(zip([*set_keys, key], group)), "best_item": best[0], "best_score": float(best[1]),
+                     "worst_item": worst[0], "worst_score": float(worst[1])})
     return pd.DataFrame(rows, columns=[*set_keys, key, *EXTREME_COLUMNS])
 
 

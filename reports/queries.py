@@ -2,7 +2,10 @@
 
 Aggregation happens in DuckDB: Python receives per-image means one (task, metric) slice at a
 time, counts grouped by status and message, and the few rows of the description tables — never
-one row per score. The temporary tables are private to the read-only connection.
+one row per score. :func:`prepare` first materialises two temporary tables, private to the
+read-only connection: ``rb_cases`` (the store's ``current_cases`` view, whose window function
+would otherwise run again for every query) and ``rb_scores`` (scores joined with them: the
+store's ``results`` view), then ``rb_image`` (one value per image, method and metric).
 """
 from __future__ import annotations
 
@@ -11,6 +14,13 @@ from typing import Any
 #: Task of cases that have none (imports of unknown task are "sr"; this is for old rows).
 NO_TASK = "other"
 
+CURRENT = """
+CREATE OR REPLACE TEMP TABLE rb_cases AS SELECT * FROM current_cases;
+CREATE OR REPLACE TEMP VIEW rb_scores AS
+SELECT s.case_id, s.metric, s.value, s.status, s.error, c.run_id, c.origin, c.dataset, c.task, c.domain, c.group_name,
+       c.item, c.method, c.variant_id, c.label, c.seed, c.sample
+FROM scores s JOIN rb_cases c USING (case_id);
+"""
 # One value per (image, method label, metric): the mean over seeds and samples of the finite
 # and infinite values (NaN is missing). `image` identifies an image across methods.
 IMAGE_SCORES = f"""
@@ -18,7 +28,7 @@ CREATE OR REPLACE TEMP TABLE rb_image AS
 SELECT COALESCE(task, '{NO_TASK}') AS task, domain, dataset, COALESCE(group_name, dataset) AS group_name, item,
        label, metric, avg(value) AS value, count(*) AS n_samples,
        hash(dataset, COALESCE(group_name, dataset), item) AS image
-FROM results
+FROM rb_scores
 WHERE status = 'ok' AND value IS NOT NULL AND NOT isnan(value)
 GROUP BY ALL
 """
@@ -47,13 +57,13 @@ ORDER BY m.metric
 PROBLEMS = f"""
 SELECT COALESCE(task, '{NO_TASK}') AS task, dataset, COALESCE(group_name, dataset) AS group_name, label, metric,
        status, COALESCE(error, '') AS error, count(*) AS n
-FROM results WHERE status <> 'not_applicable' AND (status <> 'ok' OR value IS NULL OR isnan(value))
+FROM rb_scores WHERE status <> 'not_applicable' AND (status <> 'ok' OR value IS NULL OR isnan(value))
 GROUP BY ALL ORDER BY ALL
 """
 CASE_STATUS = f"""
 SELECT COALESCE(task, '{NO_TASK}') AS task, domain, dataset, COALESCE(group_name, dataset) AS group_name, label,
        origin, status, COALESCE(error, '') AS error, count(*) AS n, count(DISTINCT item) AS n_items
-FROM current_cases GROUP BY ALL ORDER BY ALL
+FROM rb_cases GROUP BY ALL ORDER BY ALL
 """
 TIMINGS = f"""
 SELECT label, dataset, COALESCE(task, '{NO_TASK}') AS task, count(*) AS cases,
@@ -61,13 +71,13 @@ SELECT label, dataset, COALESCE(task, '{NO_TASK}') AS task, count(*) AS cases,
        avg(seconds_load) AS seconds_load, avg(seconds_prepare) AS seconds_prepare,
        avg(seconds_restore) AS seconds_restore, avg(seconds_save) AS seconds_save,
        avg(seconds_total) AS seconds_total, avg(peak_rss_mb) AS peak_rss_mb
-FROM current_cases GROUP BY ALL ORDER BY ALL
+FROM rb_cases GROUP BY ALL ORDER BY ALL
 """
 SET_SIZES = f"""
 SELECT dataset, COALESCE(group_name, dataset) AS group_name, COALESCE(task, '{NO_TASK}') AS task,
        any_value(domain) AS domain, count(DISTINCT item) AS n_items, count(DISTINCT label) AS n_methods,
        bool_or(output_path IS NOT NULL OR input_path IS NOT NULL) AS has_images
-FROM current_cases GROUP BY ALL ORDER BY ALL
+FROM rb_cases GROUP BY ALL ORDER BY ALL
 """
 # One row per method label: its current variant (the one of its most recently finished case),
 # whether all its cases are imported, and how many code versions it has run with.
@@ -76,14 +86,14 @@ SELECT c.label, arg_max(c.variant_id, COALESCE(c.finished_at, TIMESTAMP '1970-01
        count(*) AS cases, count(*) FILTER (WHERE c.status = 'ok') AS ok,
        (SELECT count(DISTINCT h.variant_id) FROM cases h LEFT JOIN methods m ON m.variant_id = h.variant_id
         WHERE COALESCE(m.label, h.method) = c.label) AS n_versions
-FROM current_cases c GROUP BY c.label ORDER BY c.label
+FROM rb_cases c GROUP BY c.label ORDER BY c.label
 """
 TABLE = {name: f"SELECT * FROM {name}" for name in ("methods", "metrics", "datasets")}
 RUNS = "SELECT * FROM runs ORDER BY started_at, run_id"
 IMPORTS = "SELECT * FROM imports ORDER BY imported_at, path"
 # The machine and code of the run that computed each method's current scores.
 LABEL_RUNS = """
-SELECT c.label, c.run_id, count(*) AS cases FROM current_cases c GROUP BY ALL ORDER BY c.label, cases DESC
+SELECT c.label, c.run_id, count(*) AS cases FROM rb_cases c GROUP BY ALL ORDER BY c.label, cases DESC
 """
 
 # History: the mean of each given method label (parameter: a list) per code version (variant)
@@ -108,37 +118,28 @@ GROUP BY p.label, p.variant_id, p.task, p.metric ORDER BY p.label, p.task, p.met
 """
 
 
-# Image names that do not pair: per task, dataset and metric, the pairs of methods with images but
-# none in common; per task, dataset and method, the pairs of metrics that share no image name.
-def _disjoint(within: str, between: str) -> str:
-    keys = ", ".join(f"{c}" for c in ("task", "dataset", within))
-    on = " AND ".join(f"a.{c} = b.{c}" for c in ("task", "dataset", within))
+# Image names that do not pair. Per (task, dataset, `within`): the distinct sets of `between`
+# values that score one image, with how many images each set scores — few rows (usually one set:
+# every method or metric scored every image), from which the pairs that share no image follow.
+def cooccurrence(within: str, between: str) -> str:
     return f"""
-WITH sizes AS (SELECT {keys}, {between}, count(*) AS n FROM rb_image GROUP BY ALL),
-common AS (SELECT a.task, a.dataset, a.{within}, a.{between} AS a, b.{between} AS b
-           FROM rb_image a JOIN rb_image b ON {on} AND a.image = b.image AND a.{between} < b.{between}
-           GROUP BY ALL)
-SELECT a.task, a.dataset, a.{within}, a.{between} AS a, b.{between} AS b, a.n AS n_a, b.n AS n_b
-FROM sizes a JOIN sizes b ON {on} AND a.{between} < b.{between}
-ANTI JOIN common c ON c.task = a.task AND c.dataset = a.dataset AND c.{within} = a.{within}
-                   AND c.a = a.{between} AND c.b = b.{between}
-ORDER BY ALL
+SELECT task, dataset, {within}, members, count(*) AS n FROM (
+    SELECT task, dataset, {within}, image, list_sort(list(DISTINCT {between}::VARCHAR)) AS members
+    FROM rb_image GROUP BY task, dataset, {within}, image)
+GROUP BY ALL ORDER BY ALL
 """
 
-
-UNPAIRED_METHODS = _disjoint("metric", "label")
-UNPAIRED_METRICS = _disjoint("label", "metric")
 
 # Images of a dataset for galleries and the drill-down: its items in name order (for paging),
 # then the current cases of some of them (first seed and sample per method) and their scores.
 ITEMS = """
 SELECT DISTINCT COALESCE(group_name, dataset) AS group_name, item, hash(dataset, COALESCE(group_name, dataset), item) AS image
-FROM current_cases WHERE dataset = ? ORDER BY group_name, item
+FROM rb_cases WHERE dataset = ? ORDER BY group_name, item
 """
 ITEM_CASES = """
 SELECT COALESCE(group_name, dataset) AS group_name, item, label, status, error, input_path, reference_path, output_path,
        seed, sample
-FROM current_cases
+FROM rb_cases
 WHERE dataset = ? AND hash(dataset, COALESCE(group_name, dataset), item) IN (SELECT unnest(?::UBIGINT[]))
 QUALIFY row_number() OVER (PARTITION BY group_name, item, label ORDER BY seed, sample) = 1
 ORDER BY group_name, item, label
@@ -155,29 +156,33 @@ SELECT image, value FROM rb_image WHERE task = ? AND metric = ? AND label = ? AN
 # Every sample as an observation (the start-scale curves of a parameter sweep).
 SAMPLE_SCORES = """
 SELECT variant_id, method, COALESCE(group_name, dataset) AS group_name, metric, value
-FROM results WHERE status = 'ok' AND value IS NOT NULL AND NOT isnan(value) AND variant_id IN (SELECT unnest(?::VARCHAR[]))
+FROM rb_scores WHERE status = 'ok' AND value IS NOT NULL AND NOT isnan(value) AND variant_id IN (SELECT unnest(?::VARCHAR[]))
 """
 SWEEP_CASES = """
 SELECT method, COALESCE(group_name, dataset) AS group_name, item, variant_id, seed, sample, input_path, reference_path, output_path
-FROM current_cases WHERE status = 'ok' AND variant_id IN (SELECT unnest(?::VARCHAR[]))
+FROM rb_cases WHERE status = 'ok' AND variant_id IN (SELECT unnest(?::VARCHAR[]))
 ORDER BY method, group_name, item, seed, sample, variant_id
 """
 
 
-def materialize_image_scores(store: Any) -> None:
-    """Create (or refresh) the temporary per-image table of this connection."""
+def prepare(store: Any) -> None:
+    """Create the temporary tables of this connection (see the module docstring), once."""
+    present = store.query("SELECT count(*) AS n FROM duckdb_tables() WHERE temporary AND table_name = 'rb_image'")
+    if present.to_pylist()[0]["n"]:
+        return
+    store.con.execute(CURRENT)
     store.con.execute(IMAGE_SCORES)
 RUN_TASKS = f"SELECT DISTINCT run_id, COALESCE(task, '{NO_TASK}') AS task FROM cases ORDER BY ALL"
 RUN_STATUS = "SELECT run_id, status, count(*) AS n FROM cases GROUP BY ALL ORDER BY ALL"
-METRIC_ORIGINS = "SELECT metric, origin, count(*) AS n FROM results GROUP BY ALL ORDER BY ALL"
-COUNTS = "SELECT (SELECT count(*) FROM current_cases) AS cases, (SELECT count(*) FROM results WHERE status = 'ok') AS scores"
+METRIC_ORIGINS = "SELECT metric, origin, count(*) AS n FROM rb_scores GROUP BY ALL ORDER BY ALL"
+COUNTS = "SELECT (SELECT count(*) FROM rb_cases) AS cases, (SELECT count(*) FROM rb_scores WHERE status = 'ok') AS scores"
 # The output image of a method for given images (first seed and sample).
 OUTPUTS = """
-SELECT hash(dataset, COALESCE(group_name, dataset), item) AS image, output_path FROM current_cases
+SELECT hash(dataset, COALESCE(group_name, dataset), item) AS image, output_path FROM rb_cases
 WHERE dataset = ? AND label = ? AND status = 'ok' AND output_path IS NOT NULL
   AND hash(dataset, COALESCE(group_name, dataset), item) IN (SELECT unnest(?::UBIGINT[]))
 QUALIFY row_number() OVER (PARTITION BY group_name, item ORDER BY seed, sample) = 1
 """
 # The terminal leaderboard: images of each method per dataset, and the cases that did not succeed.
-DATASET_ITEMS = "SELECT dataset, label, count(DISTINCT (group_name, item)) AS n_items FROM current_cases GROUP BY ALL"
-FAILURES = "SELECT dataset, item, label, status, error FROM current_cases WHERE status <> 'ok' ORDER BY 1, 3, 2"
+DATASET_ITEMS = "SELECT dataset, label, count(DISTINCT (group_name, item)) AS n_items FROM rb_cases GROUP BY ALL"
+FAILURES = "SELECT dataset, item, label, status, error FROM rb_cases WHERE status <> 'ok' ORDER BY 1, 3, 2"

@@ -186,7 +186,7 @@ def image_slices(store: Any) -> Iterator[tuple[str, str, pd.DataFrame]]:
     """``(task, metric, per-image table)`` for every task and metric, one slice at a time: the
     per-image means are computed once in DuckDB (a temporary table), and Python holds one
     (task, metric) slice at a time, not the whole database."""
-    queries.materialize_image_scores(store)
+    queries.prepare(store)
     for row in store.query(queries.SLICES).to_pylist():
         frame = store.query(queries.SLICE, [row["task"], row["metric"]]).to_pandas(strings_to_categorical=True)
         yield row["task"], row["metric"], frame

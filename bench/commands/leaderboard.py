@@ -117,6 +117,7 @@ def handle(args: argparse.Namespace) -> int:
 
     options = TableOptions(n_resamples=0)  # the terminal shows no intervals
     with Store(args.db, read_only=True) as store:
+        queries.prepare(store)
         board = dataset_leaderboard(store, options=options, dataset=args.dataset)
         dirs = directions(store)
         problems = [p for p in store.query(queries.PROBLEMS).to_pylist()

@@ -70,11 +70,11 @@ def analyse(store: Any, data: Any, options: SiteOptions) -> Analyses:
             top = result["variants"]
             if top:
                 extremes = an.extremes_per_set(image, variants=top, metric=metric, higher_is_better=higher, key="label")
-                keys = image.drop_duplicates(["dataset", "group_name", "item"]).assign(item=lambda f: f["item"].astype(str))
-                lookup = {(r["dataset"], r["group_name"], r["item"]): r["image"] for r in keys[["dataset", "group_name", "item", "image"]].to_dict("records")}
+                keys = image.loc[image["label"].astype(str).isin(top), ["dataset", "group_name", "item", "image"]]
+                keys = keys.assign(item=keys["item"].astype(str)).drop_duplicates(["dataset", "group_name", "item"])
                 for which in ("best", "worst"):
-                    extremes[f"{which}_image"] = [lookup.get((r["dataset"], r["group_name"], r[f"{which}_item"]))
-                                                  for r in extremes.to_dict("records")]
+                    found = keys.rename(columns={"item": f"{which}_item", "image": f"{which}_image"})
+                    extremes = extremes.merge(found, on=["dataset", "group_name", f"{which}_item"], how="left")
                 out.extremes[(task, metric)] = extremes
         del image
     for level, frames in parts.items():
@@ -88,9 +88,27 @@ def analyse(store: Any, data: Any, options: SiteOptions) -> Analyses:
             wide = store.query(queries.metric_pivot(len(metrics)), [task, *metrics]).to_pandas()
             wide.columns = metrics
             out.metric_correlations[task] = an.correlation_table(wide)
-    out.unpaired_methods = store.query(queries.UNPAIRED_METHODS).to_pandas()
-    out.unpaired_metrics = store.query(queries.UNPAIRED_METRICS).to_pandas()
+    out.unpaired_methods = disjoint_pairs(store.query(queries.cooccurrence("metric", "label")).to_pandas(), within="metric")
+    out.unpaired_metrics = disjoint_pairs(store.query(queries.cooccurrence("label", "metric")).to_pandas(), within="label")
     return out
+
+
+def disjoint_pairs(groups: pd.DataFrame, *, within: str) -> pd.DataFrame:
+    """Pairs ``a < b`` (methods, or metrics) of one (task, dataset, ``within``) that never score
+    the same image, with their numbers of images; from :func:`queries.cooccurrence` rows."""
+    rows = []
+    for (task, dataset, inner), frame in groups.groupby(["task", "dataset", within], sort=True):
+        sizes: dict[str, int] = {}
+        together = set()
+        for members, n in zip(frame["members"], frame["n"]):
+            members = list(members)
+            for i, a in enumerate(members):
+                sizes[a] = sizes.get(a, 0) + int(n)
+                together.update((a, b) for b in members[i + 1:])
+        names = sorted(sizes)
+        rows += [{"task": task, "dataset": dataset, within: inner, "a": a, "b": b, "n_a": sizes[a], "n_b": sizes[b]}
+                 for i, a in enumerate(names) for b in names[i + 1:] if (a, b) not in together]
+    return pd.DataFrame(rows, columns=["task", "dataset", within, "a", "b", "n_a", "n_b"])
 
 
 def _without_delta(options: TableOptions) -> TableOptions:

@@ -7,6 +7,7 @@ SVG shown with ``<img>`` runs no script.
 - :func:`heatmap_svg`: a correlation matrix; cells without data are hatched, never coloured.
 - :func:`history_svg`: a method's score over code versions, with intervals; flagged points red.
 - :func:`extremes_svg`: per set, a measure (sharpness) of each method's best and worst image.
+- :func:`curves_svg`: a metric against a swept parameter, one line per set, with intervals.
 """
 from __future__ import annotations
 
@@ -177,6 +178,49 @@ def extremes_svg(rows: Sequence[tuple[str, Sequence[tuple[str, float, float]]]],
     body += _axis(position, low, high, y + 4, left, right)
     body.append(_text(WIDTH / 2, y + 34, x_label, size=11, anchor="middle", color="#444"))
     return _svg(WIDTH, y + 42, body, title=title)
+
+
+COLOURS = ["#1f5fbf", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#5d4037", "#ad1457", "#546e7a"]
+
+
+def curves_svg(lines: dict[str, Sequence[tuple[float, float, float, float]]], *, title: str, x_label: str, y_label: str) -> str:
+    """One line per name through points ``(x, mean, low, high)`` with interval bars; lines are
+    shifted sideways by a few hundredths of the x range so their bars do not hide each other."""
+    left, right, top, bottom = 44.0, WIDTH - 10.0, 30.0, 190.0
+    xs = [p[0] for points in lines.values() for p in points]
+    ys = [v for points in lines.values() for p in points for v in p[1:4] if v is not None and math.isfinite(v)]
+    x_low, x_high = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    y_low, y_high = (min(ys), max(ys)) if ys else (0.0, 1.0)
+    x_high, y_high = (x_high if x_high > x_low else x_low + 1), (y_high if y_high > y_low else y_low + 1)
+    x_of = lambda x: left + 10 + (x - x_low) / (x_high - x_low) * (right - left - 20)  # noqa: E731
+    y_of = lambda y: bottom - (y - y_low) / (y_high - y_low) * (bottom - top)  # noqa: E731
+    body = [_text(8, 16, title, size=13, bold=True),
+            f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#888"/>',
+            f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#888"/>',
+            _text(left - 4, top + 4, _fmt(y_high), size=10, anchor="end", color="#555"),
+            _text(left - 4, bottom, _fmt(y_low), size=10, anchor="end", color="#555")]
+    for x in sorted(set(xs)):
+        body.append(_text(x_of(x), bottom + 14, _fmt(x), size=10, anchor="middle", color="#555"))
+    legend = []
+    for index, (name, points) in enumerate(lines.items()):
+        colour = COLOURS[index % len(COLOURS)]
+        dodge = (index - (len(lines) - 1) / 2) * 0.02 * (right - left)
+        coords = [(x_of(x) + dodge, mean, low, high) for x, mean, low, high in sorted(points)]
+        path = [f"{cx:.1f},{y_of(mean):.1f}" for cx, mean, _, _ in coords if math.isfinite(mean)]
+        if len(path) > 1:
+            body.append(f'<polyline points="{" ".join(path)}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+        for cx, mean, low, high in coords:
+            if math.isfinite(low) and math.isfinite(high):
+                body.append(f'<line x1="{cx:.1f}" y1="{y_of(low):.1f}" x2="{cx:.1f}" y2="{y_of(high):.1f}" stroke="{colour}"/>')
+            if math.isfinite(mean):
+                body.append(f'<circle cx="{cx:.1f}" cy="{y_of(mean):.1f}" r="3.5" fill="{colour}"/>')
+        legend.append((name, colour))
+    for i, (name, colour) in enumerate(legend):  # a coloured key per line, below the axis label
+        y = bottom + 50 + 14 * i
+        body.append(f'<circle cx="12" cy="{y - 4}" r="4" fill="{colour}"/>')
+        body.append(_text(22, y, _short(name, 48), size=11))
+    body.append(_text(WIDTH / 2, bottom + 30, f"{x_label} → ({y_label})", size=11, anchor="middle", color="#444"))
+    return _svg(WIDTH, bottom + 56 + 14 * len(legend), body, title=title)
 
 
 def _short(text: str, limit: int = 32) -> str:

@@ -20,7 +20,10 @@ from restorebench.reports.site.context import SiteError, SiteOptions, jsonable
 from restorebench.reports.site.public import Scrubber, scrub_json
 from restorebench.reports.tables import directions as read_directions
 
-DOWNLOAD_TABLES = ("results", "scores", "cases", "runs", "methods", "metrics", "datasets", "imports")
+#: The raw tables offered for download. Not the ``results`` view (scores joined with their
+#: current case): it is as large as ``scores`` and costs a join over every score to write; a
+#: reader joins ``scores`` and ``cases`` on ``case_id``, or runs ``restorebench export``.
+DOWNLOAD_TABLES = ("scores", "cases", "runs", "methods", "metrics", "datasets", "imports")
 TASK_ORDER = {"deblur": 0, "sr": 1}
 #: Registry attribute (and ``metrics`` column, when the store has one) naming what a metric
 #: measures; analyses plug in by it (``"sharpness"``: the sharpness page).
@@ -158,10 +161,12 @@ def load_site_data(store: Any, *, db_path: Path, scrub: Scrubber, downloads_dir:
         out = store.query(sql).to_pandas()
         for column in out.columns:
             if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-                out[column] = out[column].astype(object).map(lambda v: _scrub_value(v, scrub))
+                values = [None if v is None or (isinstance(v, float) and v != v) else _scrub_value(v, scrub) for v in out[column]]
+                out[column] = pd.Series(values, index=out.index, dtype=object)
         _missing_text_as_none(out)
         return out
 
+    queries.prepare(store)
     counts = store.query(queries.COUNTS).to_pylist()[0]
     data = SiteData(
         db_path=db_path, scrub=scrub,

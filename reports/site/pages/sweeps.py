@@ -12,7 +12,8 @@ import pandas as pd
 
 from restorebench.reports import analysis as an
 from restorebench.reports import markdown as md
-from restorebench.reports import plots, queries
+from restorebench.reports import queries
+from restorebench.reports.site import charts
 from restorebench.reports.site.cells import arrow, stat_cell
 from restorebench.reports.site.context import Page, SiteContext, jsonable, short_hash
 from restorebench.reports.site.images import png_bytes
@@ -51,8 +52,9 @@ def build(ctx: SiteContext) -> None:
         for metric, frame in curves.groupby("metric", sort=True):
             lines = {str(group): list(zip(g[param], g["mean"], g["ci_low"], g["ci_high"]))
                      for group, g in frame.sort_values(param).groupby("group_name", sort=True)}
-            path = ctx.write_asset(f"plots/sweep-{short_hash(name, param, metric)}.svg",
-                                   plots.start_scale_svg(lines, metric=metric, x_label=param))
+            path = ctx.write_asset(f"plots/sweep-{short_hash(name, param, metric)}.svg", charts.curves_svg(
+                lines, title=f"{name}: {metric} against {param}", x_label=param,
+                y_label=f"{metric}: mean and {int(round(ctx.options.confidence * 100))} % interval"))
             rows = [[r["group_name"], str(r[param]), str(r["n"]), stat_cell(r)] for r in frame.to_dict("records")]
             sections.append({"method": name, "param": param, "metric": metric, "plot": path,
                              "direction": arrow(ctx.data.directions.get(metric)),
