@@ -40,11 +40,11 @@ def test_overall_leaderboard_on_the_home_page_and_the_task_page(built):
     for name, heading in (("index.html", "Blind super-resolution"), ("leaderboards/sr.html", "Overall")):
         rows = table_after(pages[name], heading)
         header, body = rows[0], rows[1:]
-        assert header[:4] == ["rank", "method", "images", "nima (mean over images) ↑"], name
+        assert header[:4] == ["method", "rank", "images", "nima (mean over images) ↑"], name
         primary = [first_number(r[3]) for r in body]
         finite = [v for v in primary if not math.isnan(v)]
         assert finite == sorted(finite, reverse=True) and len(finite) >= 2, name  # ordered by the primary metric
-        assert [r[0] for r in body][:len(finite)] == [str(i) for i in range(1, len(finite) + 1)]
+        assert [r[1] for r in body][:len(finite)] == [str(i) for i in range(1, len(finite) + 1)]
         assert "(mean over sets)" in header[4] and header[5] == "sets won–lost"
     task = pages["leaderboards/sr.html"]
     assert "By domain (nima)" in task and "plots/means-" in task  # per-domain rows and the mean ± CI charts

@@ -74,7 +74,7 @@ def overall_table(ctx: SiteContext, *, page: str, task: str, compact: bool = Fal
     for label in labels:
         main = cells.get((label, primary))
         w = wins.get(label)
-        record = [rank_text(main["rank"], main["tied"]) if main else "—", ctx.method_cell(page, label),
+        record = [ctx.method_cell(page, label), rank_text(main["rank"], main["tied"]) if main else "—",
                   str(int(main["n"])) if main else "0",
                   stat_cell(main, note=cell_notes(notes, by_cell.get((label, primary), problems.iloc[0:0]), label=label, metric=primary)),
                   stat_cell(macro.get(label), n_expected=macro.get(label, {}).get("n")),
@@ -84,10 +84,10 @@ def overall_table(ctx: SiteContext, *, page: str, task: str, compact: bool = Fal
                                     note=cell_notes(notes, by_cell.get((label, metric), problems.iloc[0:0]), label=label, metric=metric),
                                     n_expected=main["n"] if main else None))
         rows.append(record)
-    headers = ["rank", "method", "images", header(f"{primary} (mean over images)", direction),
+    headers = ["method", "rank", "images", header(f"{primary} (mean over images)", direction),
                header(f"{primary} (mean over sets)", direction), "sets won–lost"]
     headers += [header(m, ctx.data.directions.get(m)) for m in others]
-    return md.table(headers, rows, align=["r", "l", "r", "r", "r", "r"] + ["r"] * len(others)), notes.markdown()
+    return md.table(headers, rows, align=["l", "r", "r", "r", "r", "r"] + ["r"] * len(others)), notes.markdown()
 
 
 def _rank(row: Any) -> float:
