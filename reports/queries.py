@@ -9,6 +9,8 @@ store's ``results`` view), then ``rb_image`` (one value per image, method and me
 """
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 #: Task of cases that have none (imports of unknown task are "sr"; this is for old rows).
@@ -165,11 +167,20 @@ ORDER BY method, group_name, item, seed, sample, variant_id
 """
 
 
+#: DuckDB's memory on a reading connection: beyond it, DuckDB spills its temporary tables and
+#: intermediate results to TEMP_DIRECTORY, so a report's memory does not grow with the database.
+MEMORY_LIMIT = "1GB"
+TEMP_DIRECTORY = Path(tempfile.gettempdir()) / "restorebench-duckdb"
+
+
 def prepare(store: Any) -> None:
-    """Create the temporary tables of this connection (see the module docstring), once."""
+    """Bound DuckDB's memory and create the temporary tables of this connection (see the module
+    docstring), once."""
     present = store.query("SELECT count(*) AS n FROM duckdb_tables() WHERE temporary AND table_name = 'rb_image'")
     if present.to_pylist()[0]["n"]:
         return
+    store.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    store.con.execute("SET temp_directory = ?", [str(TEMP_DIRECTORY)])
     store.con.execute(CURRENT)
     store.con.execute(IMAGE_SCORES)
 RUN_TASKS = f"SELECT DISTINCT run_id, COALESCE(task, '{NO_TASK}') AS task FROM cases ORDER BY ALL"
