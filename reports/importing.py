@@ -29,7 +29,6 @@ import hashlib
 import io
 import json
 import math
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -50,8 +49,6 @@ KNOWN_DIRECTIONS = {
     "brisque": False, "piqe": False, "nima": True, "maniqa": True, "musiq": True, "clipiqa": True,
     "sharpness": True,
 }
-
-
 #: What the ``metrics`` row of a metric known only from imports says about how it was computed.
 IMPORTED_CONVENTIONS = "imported: computed elsewhere; settings not known"
 
@@ -301,10 +298,9 @@ def import_records(
         "run_id": run_id, "kind": "import", "spec_name": f"import {fmt}", "spec_path": source.name,
         "spec_sha256": sha, "spec_text": json.dumps(options, sort_keys=True),
         "started_at": now, "finished_at": now, "status": "ok",
-        "versions": {"python": platform.python_version()},
-        # No machine: the scores were computed elsewhere, and this one only read a file. The
-        # file's name and sha256 (and the source given) are the provenance that matters.
-        "machine": None, "argv": f"restorebench import {fmt} {source.name}",
+        # No machine, no versions: the scores were computed elsewhere; this one only read a file.
+        # Its name and sha256 (and the source given) are the provenance that matters.
+        "versions": None, "machine": None, "argv": f"restorebench import {fmt} {source.name}",
         "n_planned": len(cases), "n_skipped": 0, "n_ok": len(cases), "n_failed": 0,
     }
     store.con.execute("BEGIN TRANSACTION")
