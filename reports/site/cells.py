@@ -14,12 +14,8 @@ import pandas as pd
 from markupsafe import Markup
 
 from restorebench.reports import markdown as md
-from restorebench.reports.site.context import SiteContext, relative
+from restorebench.reports.site.context import SiteContext
 from restorebench.reports.tables import star, verdict
-
-#: The class the table script reads: a column whose cells are all "—" is hidden at first.
-TABLE_CLASS = "rb-board"
-
 
 def arrow(direction: bool | None) -> str:
     return {True: " ↑", False: " ↓"}.get(direction, "")
@@ -191,7 +187,3 @@ def unavailable_note(board: pd.DataFrame, problems: pd.DataFrame, metrics: Seque
             reasons = problems[problems["metric"] == metric]
             out.append(f"{metric}: " + (problem_text(reasons) if len(reasons) else "no scores"))
     return out
-
-
-def link_list(page: str, targets: Sequence[tuple[str, str]]) -> Markup:
-    return Markup(", ").join(md.link(text, relative(page, target)) for text, target in targets)

@@ -11,8 +11,8 @@ from markupsafe import Markup
 
 from restorebench.reports import markdown as md
 from restorebench.reports.site import charts
-from restorebench.reports.site.cells import (Notes, cell_notes, comparisons_table, header, leaderboard_table, rank_text,
-                                             stat_cell, unavailable_note)
+from restorebench.reports.site.cells import (Notes, arrow, cell_notes, comparisons_table, header, leaderboard_table,
+                                             rank_text, stat_cell, unavailable_note)
 from restorebench.reports.site.context import TASK_TITLES, Page, SiteContext, relative, short_hash
 
 EXAMPLE_ITEMS = 3
@@ -128,7 +128,7 @@ def metric_charts(ctx: SiteContext, *, task: str, level: str, domain: str | None
         data = [(str(r["label"]), r["mean"], r["ci_low"], r["ci_high"], r["rank"] == 1, r["significant"] is True)
                 for r in rows.to_dict("records")]
         where_text = TASK_TITLES.get(task, task) + (f", domain {domain}" if domain else "")
-        title = f"{metric}{cells_arrow(ctx, metric)} — {where_text}"
+        title = f"{metric}{arrow(ctx.data.directions.get(metric))} — {where_text}"
         name = f"plots/means-{short_hash(level, task, domain, metric)}.svg"
         ctx.write_asset(name, charts.intervals_svg(data, title=title, x_label=f"{metric}: mean and {confidence(ctx)} % interval"))
         best = data[0]
@@ -136,10 +136,6 @@ def metric_charts(ctx: SiteContext, *, task: str, level: str, domain: str | None
                f"({md.number(best[1])}); * significantly different from the best")
         out.append({"metric": metric, "path": name, "alt": alt})
     return out
-
-
-def cells_arrow(ctx: SiteContext, metric: str) -> str:
-    return {True: " ↑", False: " ↓"}.get(ctx.data.directions.get(metric), "")
 
 
 def dataset_section(ctx: SiteContext, *, page: str, task: str, dataset: str) -> dict[str, Any]:
