@@ -2,10 +2,10 @@
 
 Aggregation happens in DuckDB: Python receives per-image means one (task, metric) slice at a
 time, counts grouped by status and message, and the few rows of the description tables — never
-one row per score. :func:`prepare` first materialises two temporary tables, private to the
-read-only connection: ``rb_cases`` (the store's ``current_cases`` view, whose window function
-would otherwise run again for every query) and ``rb_scores`` (scores joined with them: the
-store's ``results`` view), then ``rb_image`` (one value per image, method and metric).
+one row per score. :func:`prepare` first bounds DuckDB's memory and materialises, private to the
+read-only connection, ``rb_cases`` (the store's ``current_cases`` view, whose window function
+would otherwise run again for every query; ``rb_scores`` joins scores with it, as the store's
+``results`` view does) and ``rb_image`` (one value per image, method and metric).
 """
 from __future__ import annotations
 
