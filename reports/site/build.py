@@ -128,7 +128,7 @@ def build_site(
     if leaks:
         listed = "; ".join(f"{f}: {u}" for f, u in leaks[:5])
         raise SiteError(f"the built site would load resources from other hosts ({len(leaks)}): {listed}")
-    found = machine_paths(out, scrub.folders)
+    found = machine_paths(out, scrub.folders, authored=[name for name, _, _ in handwritten])
     if found:
         listed = "; ".join(f"{f}: {p}" for f, p in found[:5])
         raise SiteError(f"the built site contains paths of this machine ({len(found)} file(s)): {listed}")

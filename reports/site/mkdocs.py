@@ -172,15 +172,18 @@ def external_requests(site_dir: Path) -> list[tuple[str, str]]:
 THEME_ASSETS = ("assets/javascripts/", "assets/stylesheets/")
 
 
-def machine_paths(site_dir: Path, folders: Sequence[str | Path]) -> list[tuple[str, str]]:
-    """(file, folder) for every page, stylesheet, script, chart or search index that contains
-    one of the build machine's ``folders`` (home, working folder, database folder, caches)."""
+def machine_paths(site_dir: Path, folders: Sequence[str | Path], *, authored: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(file, folder) for every page, stylesheet, script or chart made from data that contains
+    one of the build machine's ``folders`` (home, working folder, database folder, caches).
+    ``authored``: the hand-written pages (``metrics.md``…), whose text is the authors' own."""
+    skipped = {name[:-3] + ".html" for name in authored}
     needles = sorted({str(f).rstrip("/") for f in folders if str(f).rstrip("/") not in ("", "/")}, key=len, reverse=True)
     found = []
     for path in sorted(site_dir.rglob("*")):
         rel = path.relative_to(site_dir).as_posix()
         # The theme's own files are not data; the downloads are scrubbed by DuckDB as written.
-        if path.suffix not in (".html", ".css", ".js", ".svg", ".json", ".xml", ".txt") or rel.startswith(THEME_ASSETS):
+        if (path.suffix not in (".html", ".css", ".js", ".svg", ".xml", ".txt") or rel.startswith(THEME_ASSETS)
+                or rel in skipped):
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
         for needle in needles:
