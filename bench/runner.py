@@ -87,7 +87,7 @@ def _metric_records(loaded: LoadedSpec) -> list[dict[str, Any]]:
             "name": spec.name, "kind": metric.kind, "higher_is_better": metric.higher_is_better,
             "range_low": low, "range_high": high, "options": spec.options,
             "code_version": metric.code_version, "conventions": metric.conventions,
-            "weights": metric.weights_fingerprint(), "version": metric.version,
+            "weights": metric.weights_fingerprint(), "version": metric.version, "measures": metric.measures,
         })
     return rows
 

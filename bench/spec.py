@@ -104,6 +104,7 @@ class Spec(BaseModel):
     datasets: list[DatasetSpec] = Field(min_length=1)
     methods: list[MethodSpec] = Field(min_length=1)
     metrics: list[MetricSpec] = Field(min_length=1)
+    primary_metric: str | None = Field(None, description="the metric that orders the overall leaderboard (default: the first listed)")
 
     @field_validator("metrics", mode="before")
     @classmethod
@@ -420,6 +421,8 @@ def _check_datasets(spec: Spec, problem, problems: list[str]) -> None:
             if not tasks & set(restricted):
                 problems.append(problem(("methods", i, "datasets"), f"method '{method_spec.name}' does {'/'.join(sorted(tasks))}, "
                                         f"but the datasets it is restricted to are {'/'.join(sorted(set(restricted)))}: it would never run"))
+    if spec.primary_metric is not None and spec.primary_metric not in {m.name for m in spec.metrics}:
+        problems.append(problem(("primary_metric",), f"'{spec.primary_metric}' is not one of the spec's metrics"))
     if spec.seeds is not None and len(set(spec.seeds)) != len(spec.seeds):
         problems.append(problem(("seeds",), "a seed is listed twice"))
 

@@ -86,6 +86,7 @@ TABLES: dict[str, dict[str, str]] = {
         "conventions": "VARCHAR",
         "weights": "JSON",  # {checkpoint key: sha256 | null}
         "version": "VARCHAR",  # code_version + weights: the version new scores are stamped with
+        "measures": "VARCHAR",  # NULL: image quality; "sharpness": a sharpness measure
     },
     "cases": {
         "case_id": "VARCHAR PRIMARY KEY",

@@ -34,8 +34,8 @@ class Metric(Component):
         value_range: ``(low, high)`` of possible values (``math.inf`` where unbounded).
         min_size: smallest height and width the metric can score.
         conventions: one line on colour space, cropping, model — shown in the docs.
-        measures: what the value measures when it is more specific than quality (``"sharpness"``
-            for sharpness measures, which the site analyses separately).
+        measures: what the value measures when it is not image quality (``"sharpness"`` for
+            sharpness measures, which the site analyses separately); None for quality scores.
     """
 
     kind_name: ClassVar[str] = "metric"
@@ -44,7 +44,7 @@ class Metric(Component):
     value_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     min_size: ClassVar[int] = 1
     conventions: ClassVar[str] = ""
-    measures: ClassVar[str] = "quality"
+    measures: ClassVar[str | None] = None
 
     @property
     def options(self) -> dict[str, Any]:
