@@ -257,8 +257,6 @@ def install_random_nima(folder: Path, monkeypatch, seed: int) -> str:
 def test_checkpoint_installed_then_replaced_rescores_only_that_metric(tmp_path, weights_dir, write_spec, monkeypatch):
     """A stored score is reused only while the metric that made it is unchanged (code, options,
     checkpoint); a changed one re-scores the stored outputs without running the method again."""
-    pytest.importorskip("torch")
-    pytest.importorskip("timm")
     spec = load_spec(write_spec(spec_text(make_lr_folder(tmp_path, n=2), "  - {name: bicubic}", "[psnr, {name: nima, backbone: vgg16}]")))
     db = tmp_path / "db.duckdb"
     options = RunOptions(db=db, out_dir=tmp_path, workers=0, progress=False)
