@@ -191,3 +191,14 @@ def test_flat_images_are_undefined_for_niqe_and_brisque(name):
 
     with pytest.raises(InvalidImageError, match=f"'{name}' is undefined"):
         metrics.get(name)(np.full((200, 200, 3), 128, np.uint8))
+
+
+def test_sharpness_is_the_population_rms_contrast():
+    """RMS contrast = the population standard deviation of the gray levels: a 0/255 checkerboard
+    (gray levels exact under rgb2gray) has 127.5, the top of the range; the sample std would be
+    147.2 on 2×2 and 131.6 on 4×4."""
+    board = np.indices((4, 4)).sum(axis=0) % 2 * 255
+    image = np.repeat(board[:, :, None], 3, axis=2).astype(np.uint8)
+    assert metrics.get("sharpness")(image) == 127.5
+    ramp = np.repeat(np.arange(0, 256, 17, dtype=np.uint8)[None, :, None], 3, axis=2)  # 0, 17, …, 255
+    assert metrics.get("sharpness")(ramp) == pytest.approx(np.arange(0, 256, 17).std(), abs=1e-12)
