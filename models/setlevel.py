@@ -350,7 +350,7 @@ def set_key(images: Sequence[np.ndarray], settings: dict[str, Any], *, seed: int
     return digest.hexdigest()[:32]
 
 
-def read_checkpoint(path: Path, *, method: str) -> Any:
+def read_checkpoint(path: Path, *, method: str, hint: str = "see the method's docs page") -> Any:
     """A user's checkpoint, read with ``torch.load(weights_only=True)``: tensors, numbers,
     strings and containers only. Anything that needs code to unpickle (a network pickle such as
     StyleGAN2-ADA's ``network-snapshot-*.pkl``, a pickled module) is refused, never executed."""
@@ -366,7 +366,7 @@ def read_checkpoint(path: Path, *, method: str) -> Any:
         raise RestoreBenchError(
             f"{method}: {path} needs code to be unpickled ({str(exc).splitlines()[0][:160]}); restorebench only "
             f"reads checkpoints made of tensors (torch.save of state dicts) and never executes pickled code. "
-            f"Export the networks' state dicts in the official environment (see the method's docs page)"
+            f"Export the networks' state dicts in the official environment: {hint}"
         ) from None
     except Exception as exc:
         raise RestoreBenchError(f"{method}: cannot read {path} as a checkpoint ({type(exc).__name__}: {exc})") from None
