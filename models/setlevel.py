@@ -92,8 +92,8 @@ class PreparedSet:
     """What :meth:`SetMethod.prepare_set` did.
 
     Attributes:
-        key: cache key of the trained model.
-        folder: where its files are.
+        key: cache key of the trained model (for a checkpoint: the first 32 hex of its sha256).
+        folder: where its files are (None for a checkpoint).
         source: ``"trained"`` (fresh), ``"resumed"`` (from a snapshot), ``"loaded"`` (from the
             cache, no training), ``"checkpoint"`` (a user's checkpoint, no training).
         resumed_from: snapshot iteration a resumed training started at.
@@ -101,7 +101,7 @@ class PreparedSet:
     """
 
     key: str
-    folder: Path
+    folder: Path | None
     source: str
     resumed_from: int | None = None
     seconds: float = 0.0
@@ -183,8 +183,10 @@ class SetMethod:
         stochastic: outputs depend on the sample index.
 
     Subclasses implement :meth:`training_settings` (everything besides the images and the seed
-    that determines the trained model), :meth:`_train` (the loop, using :class:`TrainingRun`),
-    :meth:`_load_model` (the final state → ready to sample) and :meth:`_generate`.
+    that determines the trained model), :meth:`iterations`, :meth:`_train` (the loop, using
+    :class:`TrainingRun`), :meth:`_load_model` (a saved final state, or a user's checkpoint, →
+    ready to sample) and :meth:`_generate`. A ``checkpoint`` parameter (a file path or a
+    catalogue key) makes :meth:`prepare_set` load that file instead of training.
     """
 
     name: ClassVar[str]
@@ -213,13 +215,13 @@ class SetMethod:
         """Train (from ``run.resume`` when given) and return the final model state to save."""
         raise NotImplementedError
 
-    def _load_model(self, state: dict[str, Any], device: Any) -> Any:
-        """The sampling model (e.g. the EMA generator) from a saved final state."""
+    def _load_model(self, state: Any, device: Any, *, what: str) -> Any:
+        """The sampling model (e.g. the EMA generator) from a saved final state or a user's
+        checkpoint (``what`` names it in error messages)."""
         raise NotImplementedError
 
-    def _load_checkpoint(self, device: Any) -> Any | None:
-        """The sampling model from a user's checkpoint named in the parameters (None: none named)."""
-        return None
+    checkpoint_hint: ClassVar[str] = "see the method's docs page"
+    """How to turn an official pickle into a file of tensors (shown when a pickle is refused)."""
 
     def _generate(self, model: Any, index: int, seed: int) -> np.ndarray:
         raise NotImplementedError
@@ -242,6 +244,16 @@ class SetMethod:
     def weight_keys(self) -> tuple[str, ...]:
         return self.weights
 
+    def checkpoint_path(self) -> Path | None:
+        """The file named by the ``checkpoint`` parameter (a catalogue key resolves through the
+        weights folders, hash-checked), or None."""
+        name = getattr(self.params, "checkpoint", None)
+        if name is None:
+            return None
+        from restorebench.metrics.weights import CATALOGUE, resolve
+
+        return resolve(name) if name in CATALOGUE else Path(name).expanduser()
+
     def cache_key(self, images: Sequence[np.ndarray], *, seed: int) -> str:
         """Hex key of the model trained on ``images`` (in order) with these settings and ``seed``."""
         return set_key(images, self.training_settings(), seed=seed, code=source_digest(type(self)))
@@ -262,11 +274,14 @@ class SetMethod:
         """
         from restorebench.metrics.device import select_device
 
+        from restorebench.metrics.weights import sha256_file
+
         torch_device = select_device(device)
-        model = self._load_checkpoint(torch_device)
-        if model is not None:
-            self._model = model
-            self.prepared = PreparedSet(key="checkpoint", folder=Path("."), source="checkpoint")
+        path = self.checkpoint_path()
+        if path is not None:
+            state = read_checkpoint(path, method=self.name, hint=self.checkpoint_hint)
+            self._model = self._load_model(state, torch_device, what=str(path))
+            self.prepared = PreparedSet(key=sha256_file(path)[:32], folder=None, source="checkpoint")
             return self.prepared
         rgb = check_set(images, method=self.name)
         key = self.cache_key(rgb, seed=seed)
@@ -276,7 +291,7 @@ class SetMethod:
         with file_lock(folder / "lock"):
             final = folder / MODEL_FILE
             if final.is_file():
-                self._model = self._load_model(load_file(final), torch_device)
+                self._model = self._load_model(load_file(final), torch_device, what=str(final))
                 COUNTS["loaded"] += 1
                 self.prepared = PreparedSet(key, folder, "loaded")
                 return self.prepared
@@ -300,7 +315,7 @@ class SetMethod:
             (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
             snapshot.unlink(missing_ok=True)
             COUNTS["resumed" if resume is not None else "trained"] += 1
-            self._model = self._load_model(state, torch_device)
+            self._model = self._load_model(state, torch_device, what=str(final))
             self.prepared = PreparedSet(key, folder, "resumed" if resume is not None else "trained",
                                         resumed_from=start if resume is not None else None, seconds=seconds)
             return self.prepared
@@ -405,6 +420,26 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def draw_seed(generator) -> int:
+    """A 62-bit seed drawn from a ``torch.Generator`` (for a block of draws made elsewhere)."""
+    import torch
+
+    return int(torch.randint(0, 2**62, (1,), generator=generator))
+
+
+@contextlib.contextmanager
+def seeded_global(seed: int, device) -> Iterator[None]:
+    """Run a block with torch's global generators (CPU, and ``device`` if it is a GPU) seeded
+    from ``seed`` and restored afterwards: draws made inside modules (noise inputs, style mixing,
+    augmentations) become reproducible without touching the caller's random state."""
+    import torch
+
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 def resize_square(image: np.ndarray, size: int, *, resample: str) -> np.ndarray:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.errors import RestoreBenchError
-from restorebench.models.apa import PRETRAINED, pretrained_key
+from restorebench.models.apa import EXPORT_COMMAND, PRETRAINED, pretrained_key
 from restorebench.models.setlevel import SetMethod, TrainingRun
 
 
@@ -53,6 +52,7 @@ class APA(SetMethod):
     tasks = frozenset({"sr"})
     Params = APAParams
     weights: ClassVar[tuple[str, ...]] = tuple(pretrained_key(name) for name, _ in PRETRAINED)
+    checkpoint_hint = f"in a DeceiveD checkout run {EXPORT_COMMAND}"
     summary = "APA (Jiang et al. 2021): StyleGAN2-ADA with adaptive pseudo augmentation, trained on each LR set"
 
     def __init__(self, params: BaseModel | None = None, **kwargs: Any):
@@ -86,21 +86,8 @@ class APA(SetMethod):
 
         return train(images, self.settings, run)
 
-    def _load_model(self, state: dict[str, Any], device: Any) -> Any:
-        return self._sampling_model(generator_from_state(state, what="trained APA"), device)
-
-    def _load_checkpoint(self, device: Any) -> Any | None:
-        name = self.params.checkpoint
-        if name is None:
-            return None
-        from restorebench.metrics.weights import CATALOGUE, resolve
-        from restorebench.models.apa import EXPORT_COMMAND
-        from restorebench.models.setlevel import read_checkpoint
-
-        path = resolve(name) if name in CATALOGUE else Path(name).expanduser()
-        hint = f"in a DeceiveD checkout run {EXPORT_COMMAND}"
-        state = read_checkpoint(path, method=self.name, hint=hint)
-        return self._sampling_model(generator_from_state(state, what=str(path)), device)
+    def _load_model(self, state: Any, device: Any, *, what: str) -> Any:
+        return self._sampling_model(generator_from_state(state, what=what), device)
 
     def _sampling_model(self, g: Any, device: Any) -> Any:
         from restorebench.models.apa.training import SamplingModel

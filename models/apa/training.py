@@ -43,11 +43,10 @@ from it before every iteration); its state is saved in each snapshot.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,7 +54,7 @@ import torch.nn.functional as F
 
 from restorebench.models.apa.augment import BGC, AugmentPipe
 from restorebench.models.apa.networks import Discriminator, Generator
-from restorebench.models.setlevel import TrainingRun, resize_square
+from restorebench.models.setlevel import TrainingRun, draw_seed, resize_square, seeded_global
 
 SNAPSHOT_FORMAT = "restorebench-apa-1"
 CONFIGS = ("auto", "stylegan2", "paper256", "paper512", "paper1024")
@@ -178,19 +177,7 @@ pipeline triples the cost of an iteration on a CPU); timing in ``site/docs/apa.m
 PROFILES = {"paper": PAPER, "fast": FAST}
 
 
-# -- randomness ------------------------------------------------------------------------------------
-
-def draw_seed(generator: torch.Generator) -> int:
-    return int(torch.randint(0, 2**62, (1,), generator=generator))
-
-
-@contextlib.contextmanager
-def seeded_global(seed: int, device: torch.device) -> Iterator[None]:
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
+# -- data ------------------------------------------------------------------------------------------
 
 class InfiniteSampler:
     """The official ``misc.InfiniteSampler``: a shuffled order, walked cyclically, each step

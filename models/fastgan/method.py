@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -77,16 +76,8 @@ class FastGAN(SetMethod):
 
         return train(images, self.settings, run)
 
-    def _load_model(self, state: dict[str, Any], device: Any) -> Any:
-        return self._sampling_model(generator_from_state(state, what="trained FastGAN"), device)
-
-    def _load_checkpoint(self, device: Any) -> Any | None:
-        if self.params.checkpoint is None:
-            return None
-        from restorebench.models.setlevel import read_checkpoint
-
-        path = Path(self.params.checkpoint).expanduser()
-        return self._sampling_model(generator_from_state(read_checkpoint(path, method=self.name), what=str(path)), device)
+    def _load_model(self, state: Any, device: Any, *, what: str) -> Any:
+        return self._sampling_model(generator_from_state(state, what=what), device)
 
     def _sampling_model(self, g: Any, device: Any) -> Any:
         from restorebench.models.fastgan.training import SamplingModel

@@ -31,18 +31,17 @@ each snapshot, so a resumed training continues exactly as an uninterrupted one.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from restorebench.models.fastgan.augment import POLICIES, diff_augment
-from restorebench.models.fastgan.network import RESOLUTIONS, SMALL, Discriminator, Generator, crop_quarter, init_weights
-from restorebench.models.setlevel import TrainingRun, resize_square
+from restorebench.models.fastgan.network import RESOLUTIONS, Discriminator, Generator, crop_quarter, init_weights
+from restorebench.models.setlevel import TrainingRun, draw_seed, resize_square, seeded_global
 
 SNAPSHOT_FORMAT = "restorebench-fastgan-1"
 
@@ -111,21 +110,7 @@ official batch of 8, 100 iterations, L1 reconstruction (timing in ``site/docs/fa
 PROFILES = {"paper": PAPER, "fast": FAST}
 
 
-# -- randomness ------------------------------------------------------------------------------------
-
-def draw_seed(generator: torch.Generator) -> int:
-    return int(torch.randint(0, 2**62, (1,), generator=generator))
-
-
-@contextlib.contextmanager
-def seeded_global(seed: int, device: torch.device) -> Iterator[None]:
-    """Run a block with torch's global generators seeded from ``seed`` and restored afterwards
-    (for draws made inside modules, like the noise injections)."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
+# -- networks --------------------------------------------------------------------------------------
 
 def build_networks(settings: FastGANSettings, seed: int) -> tuple[Generator, Discriminator]:
     """Both networks, initialised as officially (``weights_init``) from ``seed``."""
