@@ -21,7 +21,9 @@ Progress goes to a callback (:class:`Progress`: iteration, total, losses, elapse
 exception raised by the callback stops the training (its last snapshot stays), which is how a
 runner cancels it. Without a callback, a tqdm bar is shown when stderr is a terminal.
 
-This module imports neither torch nor the harness; subclasses import torch inside functions.
+Set-level methods register in :data:`SET_METHODS` (not in the per-image registry that
+``restorebench list methods`` and the spec validation read). This module imports neither torch
+nor the harness; subclasses import torch inside functions.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ from pydantic import BaseModel
 
 from restorebench.metrics.errors import RestoreBenchError
 from restorebench.metrics.imageio import as_rgb_uint8
+from restorebench.metrics.registry import Registry
 from restorebench.models.base import source_digest
 
 FORMAT_VERSION = 1
@@ -339,6 +342,12 @@ class SetMethod:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params_dict})"
+
+
+SET_METHODS: Registry[type[SetMethod]] = Registry("set-level method", "restorebench.models")
+"""Set-level methods by name (``SET_METHODS.get("fastgan")``), kept apart from the per-image
+method registry until the runner plans set-level cases."""
+register_set = SET_METHODS.register
 
 
 # -- helpers ---------------------------------------------------------------------------------------

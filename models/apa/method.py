@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.errors import RestoreBenchError
 from restorebench.models.apa import EXPORT_COMMAND, PRETRAINED, pretrained_key
-from restorebench.models.setlevel import SetMethod, TrainingRun
+from restorebench.models.setlevel import SetMethod, TrainingRun, register_set
 
 
 class APAParams(BaseModel):
@@ -45,6 +45,7 @@ class APAParams(BaseModel):
                                exclude_none=True)
 
 
+@register_set()
 class APA(SetMethod):
     """APA (Jiang et al., NeurIPS 2021) on StyleGAN2-ADA, trained per set; outputs are its samples."""
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.errors import RestoreBenchError
 from restorebench.models.fastgan import LIN_KEY, VGG_KEY
-from restorebench.models.setlevel import SetMethod, TrainingRun
+from restorebench.models.setlevel import SetMethod, TrainingRun, register_set
 
 
 class FastGANParams(BaseModel):
@@ -43,6 +43,7 @@ class FastGANParams(BaseModel):
                                exclude_none=True)
 
 
+@register_set()
 class FastGAN(SetMethod):
     """FastGAN (Liu et al., ICLR 2021) trained per set; outputs are its samples."""
 

@@ -289,3 +289,10 @@ def test_parameters_are_validated():
         APA(aug="noaug", with_dataaug=True)
     assert APA(checkpoint="apa-ffhq5k256x256").weight_keys() == ("apa-ffhq5k256x256",)
     assert APA().weight_keys() == () and "apa-ffhq5k1024x1024" in APA.weights
+
+
+def test_registered_as_a_set_level_method_only():
+    from restorebench import models
+
+    assert setlevel.SET_METHODS.get("apa") is APA and APA.set_level and APA.tasks == {"sr"}
+    assert "apa" not in models.available()

@@ -264,3 +264,10 @@ def test_parameters_are_validated():
     paper = FastGAN(profile="paper")
     assert paper.settings.resolution == 1024 and paper.settings.iterations == 50_000 and paper.settings.batch == 8
     assert paper.weight_keys() == (fastgan.VGG_KEY, fastgan.LIN_KEY) and FastGAN(profile="fast").weight_keys() == ()
+
+
+def test_registered_as_a_set_level_method_only():
+    from restorebench import models
+
+    assert setlevel.SET_METHODS.get("fastgan") is FastGAN and FastGAN.set_level
+    assert "fastgan" not in models.available()  # the per-image registry (list methods, specs) does not see it yet
