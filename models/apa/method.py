@@ -25,7 +25,7 @@ class APAParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     profile: Literal["fast", "paper"] = Field("fast", description="paper: the study's settings (GPU); fast: CPU, minutes per set")
     cfg: Literal["auto", "stylegan2", "paper256", "paper512", "paper1024"] | None = Field(
-        None, description="official base configuration (recomputes the profile's numbers for it)")
+        None, description="an official base configuration (replaces the profile's numbers, sizes included)")
     resolution: int | None = Field(None, ge=4, description="training and output size (a power of two)")
     gpus: int | None = Field(None, ge=1, description="GPUs of the official run the batch split imitates")
     kimg: float | None = Field(None, gt=0, description="training length, thousands of real images shown")
@@ -63,10 +63,11 @@ class APA(SetMethod):
         p = self.params
         base = PROFILES[p.profile]
         try:
-            if p.cfg is not None or p.resolution is not None:
-                keep = {} if p.cfg is not None else {
-                    k: getattr(base, k) for k in ("batch", "mbstd", "channel_base", "channel_max", "z_dim", "w_dim", "kimg")}
-                base = configure(p.cfg or base.cfg, p.resolution or base.resolution, gpus=p.gpus or base.gpus, **keep)
+            if p.cfg is not None:  # the official configuration, the profile's reductions dropped
+                base = configure(p.cfg, p.resolution or base.resolution, gpus=p.gpus or base.gpus)
+            elif p.resolution is not None:  # the profile at another size: the resolution-dependent numbers follow
+                derived = configure(base.cfg, p.resolution, gpus=p.gpus or base.gpus)
+                base = replace(base, resolution=p.resolution, lr=derived.lr, gamma=derived.gamma, ema_kimg=derived.ema_kimg)
             self.settings = replace(base, **p.training_overrides())
         except ValueError as exc:
             raise RestoreBenchError(f"apa: {exc}") from None

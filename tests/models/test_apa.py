@@ -74,6 +74,10 @@ def test_configurations_are_the_official_ones():
     assert auto.gamma == pytest.approx(0.0002 * 256 ** 2 / 16)
     paper = APA(profile="paper").settings
     assert paper == study and paper.with_dataaug and paper.mirror and paper.aug == "apa" and paper.target == 0.6
+    small = APA(profile="fast", resolution=64).settings  # the profile at another size
+    assert (small.resolution, small.channel_base, small.with_dataaug) == (64, 1024, False)
+    assert small.gamma == pytest.approx(0.0002 * 64 ** 2 / 32)  # auto's γ for 64 px (its batch there: 32)
+    assert APA(profile="fast", cfg="paper256").settings == configure("paper256", 256, gpus=1)
 
 
 def test_upfirdn2d_equals_an_independent_transcription():
