@@ -185,10 +185,10 @@ class SetMethod:
         set_level: always True (how the runner tells these from per-image methods).
         stochastic: outputs depend on the sample index.
 
-    Subclasses implement :meth:`training_settings` (everything besides the images and the seed
-    that determines the trained model), :meth:`iterations`, :meth:`_train` (the loop, using
-    :class:`TrainingRun`), :meth:`_load_model` (a saved final state, or a user's checkpoint, →
-    ready to sample) and :meth:`_generate`. A ``checkpoint`` parameter (a file path or a
+    Subclasses set ``self.settings`` (everything besides the images and the seed that determines
+    the trained model) and implement :meth:`_train` (the loop, using :class:`TrainingRun`) and
+    :meth:`_load_model` (a saved final state, or a user's checkpoint, → an object whose
+    ``sample(index, seed)`` gives the image). A ``checkpoint`` parameter (a file path or a
     catalogue key) makes :meth:`prepare_set` load that file instead of training.
     """
 
@@ -206,13 +206,16 @@ class SetMethod:
         self._model: Any = None
 
     # -- what subclasses provide ------------------------------------------------------------------
+    settings: Any
+    """The resolved training settings: a dataclass with ``as_dict()`` and ``iterations``."""
+
     def training_settings(self) -> dict[str, Any]:
         """JSON-able settings that, with the images and the seed, determine the trained model."""
-        raise NotImplementedError
+        return self.settings.as_dict()
 
     def iterations(self) -> int:
         """Training iterations of the resolved settings."""
-        raise NotImplementedError
+        return int(self.settings.iterations)
 
     def _train(self, images: list[np.ndarray], run: TrainingRun) -> dict[str, Any]:
         """Train (from ``run.resume`` when given) and return the final model state to save."""
@@ -227,7 +230,8 @@ class SetMethod:
     """How to turn an official pickle into a file of tensors (shown when a pickle is refused)."""
 
     def _generate(self, model: Any, index: int, seed: int) -> np.ndarray:
-        raise NotImplementedError
+        """Sample ``index`` of ``seed`` from the loaded model (its ``sample(index, seed)``)."""
+        return model.sample(index, seed)
 
     # -- the protocol -----------------------------------------------------------------------------
     @property

@@ -77,12 +77,6 @@ class APA(SetMethod):
 
         return (self.params.checkpoint,) if self.params.checkpoint in CATALOGUE else ()
 
-    def training_settings(self) -> dict[str, Any]:
-        return self.settings.as_dict()
-
-    def iterations(self) -> int:
-        return self.settings.iterations
-
     def _train(self, images: list[np.ndarray], run: TrainingRun) -> dict[str, Any]:
         from restorebench.models.apa.training import train
 
@@ -95,9 +89,6 @@ class APA(SetMethod):
         from restorebench.models.apa.training import SamplingModel
 
         return SamplingModel(g, truncation_psi=self.params.truncation_psi, samples_per_set=self.samples_per_set, device=device)
-
-    def _generate(self, model: Any, index: int, seed: int) -> np.ndarray:
-        return model.sample(index, seed)
 
     @classmethod
     def networks(cls) -> list[dict[str, Any]]:

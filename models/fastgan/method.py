@@ -66,12 +66,6 @@ class FastGAN(SetMethod):
         """The LPIPS files when this configuration trains with the LPIPS reconstruction loss."""
         return self.weights if self.settings.reconstruction == "lpips" and self.params.checkpoint is None else ()
 
-    def training_settings(self) -> dict[str, Any]:
-        return self.settings.as_dict()
-
-    def iterations(self) -> int:
-        return self.settings.iterations
-
     def _train(self, images: list[np.ndarray], run: TrainingRun) -> dict[str, Any]:
         from restorebench.models.fastgan.training import train
 
@@ -84,9 +78,6 @@ class FastGAN(SetMethod):
         from restorebench.models.fastgan.training import SamplingModel
 
         return SamplingModel(g, sample_batch=self.params.sample_batch, output_size=self.params.output_size, device=device)
-
-    def _generate(self, model: Any, index: int, seed: int) -> np.ndarray:
-        return model.sample(index, seed)
 
     @classmethod
     def networks(cls) -> list[dict[str, Any]]:
