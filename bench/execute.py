@@ -133,8 +133,8 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"[:2000]
 
 
-def output_problem(output: Any, expected: tuple[int, ...], method: str) -> str | None:
-    """Why a method's output is unusable, or None."""
+def output_problem(output: Any, expected: tuple[int, ...] | None, method: str) -> str | None:
+    """Why a method's output is unusable, or None (``expected``: its shape; None: any H×W×3)."""
     if not isinstance(output, np.ndarray):
         return f"method '{method}' returned {type(output).__name__}, expected a uint8 numpy array"
     if output.dtype.kind == "f" and not np.all(np.isfinite(output)):
@@ -142,7 +142,9 @@ def output_problem(output: Any, expected: tuple[int, ...], method: str) -> str |
         return f"method '{method}' returned {bad} NaN/inf values"
     if output.dtype != np.uint8:
         return f"method '{method}' returned {output.dtype} pixels, expected uint8"
-    if output.shape != expected:
+    if expected is None and (output.ndim != 3 or output.shape[2] != 3 or 0 in output.shape):
+        return f"method '{method}' returned shape {output.shape}, expected H×W×3"
+    if expected is not None and output.shape != expected:
         return f"method '{method}' returned shape {output.shape}, expected {expected}"
     return None
 
@@ -274,27 +276,32 @@ def execute(task: Task) -> CaseResult:
     stage = "load"
     artifacts: list[ArtifactRow] = []
     try:
-        t = time.perf_counter()
-        image = _load(case.item.input_path, case.item.size)
-        reference = _load(case.item.reference_path, case.item.size)
-        training = reference if case.item.training_path == case.item.reference_path else _load(case.item.training_path, case.item.size)
-        psf = _psf(case) if case.item.size is None else None
-        timings["seconds_load"] = time.perf_counter() - t
-        assert image is not None
+        if case.variant.set_level:
+            stage = "prepare"
+            reference, output = None, _sample_of_set(task, timings)
+            problem = output_problem(output, None, case.variant.name)
+        else:
+            t = time.perf_counter()
+            image = _load(case.item.input_path, case.item.size)
+            reference = _load(case.item.reference_path, case.item.size)
+            training = reference if case.item.training_path == case.item.reference_path else _load(case.item.training_path, case.item.size)
+            psf = _psf(case) if case.item.size is None else None
+            timings["seconds_load"] = time.perf_counter() - t
+            assert image is not None
 
-        stage = "prepare"
-        t = time.perf_counter()
-        method = _method(case)
-        method.prepare(_context(case, psf=psf, training=training, out_dir=task.out_dir, device=task.device))
-        timings["seconds_prepare"] = time.perf_counter() - t
+            stage = "prepare"
+            t = time.perf_counter()
+            method = _method(case)
+            method.prepare(_context(case, psf=psf, training=training, out_dir=task.out_dir, device=task.device))
+            timings["seconds_prepare"] = time.perf_counter() - t
 
-        stage = "restore"
-        t = time.perf_counter()
-        output = method.restore(image)
-        timings["seconds_restore"] = time.perf_counter() - t
-        h, w = image.shape[:2]
-        scale = case.item.scale if case.item.task == "sr" else 1
-        problem = output_problem(output, (h * scale, w * scale, 3), case.variant.name)
+            stage = "restore"
+            t = time.perf_counter()
+            output = method.restore(image)
+            timings["seconds_restore"] = time.perf_counter() - t
+            h, w = image.shape[:2]
+            scale = case.item.scale if case.item.task == "sr" else 1
+            problem = output_problem(output, (h * scale, w * scale, 3), case.variant.name)
         if problem:
             raise _BadOutput(problem)
 
@@ -346,11 +353,34 @@ def _status_of(exc: BaseException) -> str:
     return "failed"
 
 
+def _prepared_set_method(case: Case, *, out_dir: str, device: str):
+    """A set-level method trained (or loaded from its cache) on the case's set."""
+    images = [load_image(path) for path in case.item.set_paths]
+    method = _method(case)
+    method.prepare_set(images, cache_dir=Path(out_dir) / "cache", seed=case.seed, device=device)
+    return method
+
+
+def _sample_of_set(task: Task, timings: dict[str, float]) -> np.ndarray:
+    """A set-level case: the set's model (trained by the shared preparation: loaded here), then
+    sample ``case.sample`` of it."""
+    t = time.perf_counter()
+    method = _prepared_set_method(task.case, out_dir=task.out_dir, device=task.device)
+    timings["seconds_prepare"] = time.perf_counter() - t
+    t = time.perf_counter()
+    output = method.sample(task.case.sample, seed=task.case.seed)
+    timings["seconds_restore"] = time.perf_counter() - t
+    return output
+
+
 def prepare_shared(preparation: Preparation) -> PreparationResult:
     """Do a shared preparation (the method trains and caches); never raises for its own problems."""
     case = preparation.case
     start = time.perf_counter()
     try:
+        if case.variant.set_level:
+            _prepared_set_method(case, out_dir=preparation.out_dir, device=preparation.device)
+            return preparation.result("ok", None, seconds=time.perf_counter() - start)
         training = _load(case.item.training_path, case.item.size)
         psf = _psf(case) if case.item.size is None else None
         method = _method(case)

@@ -282,12 +282,19 @@ def _shared_preparations(tasks: list[Task], *, out_dir: str, run_id: str, device
     marked = []
     for task in tasks:
         variant, item = task.case.variant, task.case.item
-        if task.score_only or variant.shared_preparation != "training_image" or item.training_path is None:
+        if variant.shared_preparation == "set" and item.set_paths:
+            training_sha256 = task.case.input_sha256  # the set's digest
+        elif variant.shared_preparation == "training_image" and item.training_path is not None:
+            training_sha256 = file_digest(item.training_path)
+        else:
+            marked.append(task)
+            continue
+        if task.score_only:
             marked.append(task)
             continue
         if variant.variant_id not in methods:
             methods[variant.variant_id] = models.get(variant.name, **variant.params)
-        key = methods[variant.variant_id].preparation_key(training_sha256=file_digest(item.training_path), seed=task.case.seed)
+        key = methods[variant.variant_id].preparation_key(training_sha256=training_sha256, seed=task.case.seed)
         preparations.setdefault(key, Preparation(key=key, case=task.case, out_dir=out_dir, run_id=run_id, device=device))
         marked.append(dataclasses.replace(task, preparation_key=key))
     return marked, list(preparations.values())

@@ -134,6 +134,7 @@ class Variant:
     summary: str = ""
     sr_scales: frozenset[int] | None = None  # None: any factor
     shared_preparation: str | None = None  # see Method.shared_preparation
+    set_level: bool = False  # trains on whole sets and generates samples (models/setlevel.py)
 
     @property
     def variant_id(self) -> str:
@@ -369,7 +370,7 @@ def _expand_methods(spec: Spec, problem, problems: list[str]) -> list[Variant]:
                     name=cls.name,
                     label=label,
                     params=method.params_dict,
-                    samples=method_spec.samples if cls.stochastic else 1,
+                    samples=method.samples_per_set if getattr(cls, "set_level", False) else method_spec.samples if cls.stochastic else 1,
                     inputs=tuple(method_spec.inputs) if method_spec.inputs else None,
                     datasets=tuple(method_spec.datasets) if method_spec.datasets else None,
                     code_version=method.code_version,
@@ -377,6 +378,7 @@ def _expand_methods(spec: Spec, problem, problems: list[str]) -> list[Variant]:
                     weights=tuple(weights_fingerprint(method.weight_keys()).items()),
                     sr_scales=method.sr_scales(),
                     shared_preparation=cls.shared_preparation,
+                    set_level=bool(getattr(cls, "set_level", False)),
                     summary=cls.summary or (cls.__doc__ or "").strip().split("\n")[0],
                 )
             )
