@@ -62,8 +62,8 @@ MUTANTS = [
     Mutant("a changed output file is rescored anyway", "bench/runner.py", r"return sha256 is not None and file_digest\(Path\(path\)\) == sha256", "return Path(path).is_file()", ("test_data_safety.py",)),
     Mutant("interrupted runs drop their finished cases", "bench/runner.py", r"                batcher\.flush\(\)  # cases that finished before the interruption are kept", "                pass", ("test_interruptions.py", "test_runner.py")),
     # -- the plan: case identity -------------------------------------------------------------------
-    Mutant("case id ignores the seed", "bench/plan.py", r"\"seed\": seed,", "\"seed\": 0,", ("test_runner.py", "test_spec.py")),
-    Mutant("case id ignores the reference image", "bench/plan.py", r"\"reference\": file_digest\(item\.reference_path\),", "\"reference\": None,", ("test_runner.py", "test_data_safety.py")),
+    Mutant("case id ignores the seed", "bench/plan.py", r"\"seed\": seed,", "\"seed\": 0,", ("test_plan.py", "test_runner.py", "test_spec.py")),
+    Mutant("case id ignores the reference image", "bench/plan.py", r"\"reference\": file_digest\(item\.reference_path\),", "\"reference\": None,", ("test_plan.py", "test_runner.py", "test_data_safety.py")),
     Mutant("SR factors a network lacks are planned", "bench/plan.py", r"if item\.task == \"sr\" and variant\.sr_scales is not None and item\.scale not in variant\.sr_scales:", "if False:", ("test_pretrained_runs.py", "test_runner.py")),
     # -- the store ---------------------------------------------------------------------------------
     Mutant("current_cases keeps the oldest case", "bench/store.py", r"ORDER BY c\.finished_at DESC NULLS LAST", "ORDER BY c.finished_at ASC NULLS LAST", ("test_pretrained_runs.py", "test_runner.py")),
