@@ -48,7 +48,9 @@ class DatasetSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     kind: Literal["blur_triplets", "lr_sets"]
-    source: Literal["builtin"] | None = None
+    source: Literal["builtin", "builtin-x8"] | None = Field(
+        None, description="generated data: 'builtin' (triplets, 14 LR sets at ×2/×4) or 'builtin-x8' (5 LR sets at ×8)"
+    )
     root: str | None = None
     size: int | None = Field(None, ge=8, description="blur_triplets: resize images to size×size")
     limit: int | None = Field(None, ge=1, description="at most this many items (per set for lr_sets)")
@@ -63,6 +65,8 @@ class DatasetSpec(BaseModel):
     def _one_source(self) -> "DatasetSpec":
         if (self.source is None) == (self.root is None):
             raise ValueError("give exactly one of 'source: builtin' or 'root: <folder>'")
+        if self.source == "builtin-x8" and self.kind != "lr_sets":
+            raise ValueError("'source: builtin-x8' holds LR sets only: use it with 'kind: lr_sets'")
         return self
 
 
