@@ -462,8 +462,8 @@ def _chain_variant(spec: Spec, i: int, chain: ChainSpec, problem, problems: list
             continue
         can = method.sr_scales()
         if can is not None and stage_spec.scale not in can:
-            factors = ", ".join(f"×{s}" for s in sorted(can))
-            problems.append(problem(where + ("scale",), f"{title}: '{cls.name}' with these parameters does {factors} only, not ×{stage_spec.scale}; "
+            does = f"does {', '.join(f'×{s}' for s in sorted(can))} only, not" if can else "cannot do"
+            problems.append(problem(where + ("scale",), f"{title}: '{cls.name}' with these parameters {does} ×{stage_spec.scale}; "
                                     f"make the factor from stages it can do (e.g. ×8 = ×2 ×2 ×2)"))
             continue
         stages.append(Stage(name=cls.name, scale=stage_spec.scale, params=method.params_dict,
