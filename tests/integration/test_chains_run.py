@@ -187,3 +187,12 @@ def test_a_stage_without_its_checkpoint_is_unavailable_and_runs_once_installed(t
         assert np.array_equal(load_image(ok[0]["output_path"]), method.restore(method.restore(lr)))
     finally:
         dan._network.cache_clear()
+
+
+def test_a_stage_with_an_unusable_output_fails_the_case_there(tmp_path):
+    lr_folder(tmp_path / "lr", n=1)
+    spec = write(tmp_path, "  - {label: bad, chain: [{name: bicubic, scale: 2}, {name: test_wrong_shape, scale: 4}]}")
+    assert go(spec, tmp_path).status_counts == {"failed": 1}
+    (row,) = cases(tmp_path)
+    assert row["error"] == "stage 2/2 (test_wrong_shape ×4): method 'test_wrong_shape' returned shape (15, 16, 3), expected (64, 64, 3)"
+    assert [(s["status"], s["sha256"] is not None) for s in row["stages"]] == [("ok", True), ("failed", False)]
