@@ -6,6 +6,7 @@ names the file or the method, so that the run goes on and nothing already stored
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import math
@@ -21,6 +22,7 @@ import numpy as np
 
 from restorebench import metrics
 from restorebench import models
+from restorebench.bench.chains import Chain, ChainStageError
 from restorebench.bench.plan import Case
 from restorebench.bench.store import ArtifactRow, CaseResult, CaseRow, ScoreRow
 from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError
@@ -33,6 +35,11 @@ from restorebench.models.base import Method, RestoreContext
 class MetricSpecLite:
     name: str
     options: tuple[tuple[str, Any], ...] = ()
+    label: str | None = None  # the name its scores are stored under, when not ``name``
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class Task:
     output_path: str | None = None
     save_outputs: bool = True
     preparation_key: str | None = None  # the shared preparation this case waits for
+    reuse_stages: bool = True  # a chain may reuse its stages' cached outputs (not with --fresh)
 
 
 @dataclass(frozen=True)
@@ -84,14 +92,15 @@ class PreparationResult:
 
 
 # -- per-process caches -----------------------------------------------------------------------------
-_METHODS: dict[str, Method] = {}
+_METHODS: dict[str, Method | Chain] = {}
 _METRICS: dict[MetricSpecLite, metrics.Metric] = {}
 
 
-def _method(case: Case) -> Method:
+def _method(case: Case) -> Method | Chain:
     key = case.variant.variant_id
     if key not in _METHODS:
-        _METHODS[key] = models.get(case.variant.name, **case.variant.params)
+        variant = case.variant
+        _METHODS[key] = Chain(variant.stages) if variant.stages else models.get(variant.name, **variant.params)
     return _METHODS[key]
 
 
@@ -198,9 +207,9 @@ def _score(
         aligned_output, (dy, dx) = register_to(output, reference, method=task.case.item.align)
         alignment = f"{task.case.item.align} dy={dy:+.2f} dx={dx:+.2f}"
     for spec in task.metrics:
-        if names is not None and spec.name not in names:
+        if names is not None and spec.key not in names:
             continue
-        row = ScoreRow(task.case.case_id, spec.name, status="ok", run_id=task.run_id)
+        row = ScoreRow(task.case.case_id, spec.key, status="ok", run_id=task.run_id)
         start = time.perf_counter()
         try:
             metric = _metric(spec)
@@ -209,7 +218,7 @@ def _score(
             else:
                 value = metric(aligned_output, reference) if metric.kind == "FR" else metric(output)
                 if math.isnan(value):
-                    row.status, row.error = "failed", f"metric '{spec.name}' returned NaN"
+                    row.status, row.error = "failed", f"metric '{spec.key}' returned NaN"
                 else:
                     row.value = value
         except WeightsUnavailableError as exc:
@@ -247,7 +256,7 @@ def case_row(task: Task) -> CaseRow:
 def placeholder_scores(task: Task, status: str, error: str | None) -> list[ScoreRow]:
     """One row per metric for a case that produced no output, so that every (case, metric) has
     exactly one row and a leaderboard can count what is missing."""
-    return [ScoreRow(task.case.case_id, m.name, status=status, error=error, run_id=task.run_id) for m in task.metrics]
+    return [ScoreRow(task.case.case_id, m.key, status=status, error=error, run_id=task.run_id) for m in task.metrics]
 
 
 def failed_scores(task: Task, error: str) -> list[ScoreRow]:
@@ -292,13 +301,19 @@ def execute(task: Task) -> CaseResult:
             stage = "prepare"
             t = time.perf_counter()
             method = _method(case)
+            if isinstance(method, Chain):
+                method.reuse = task.reuse_stages
             method.prepare(_context(case, psf=psf, training=training, out_dir=task.out_dir, device=task.device))
             timings["seconds_prepare"] = time.perf_counter() - t
 
             stage = "restore"
             t = time.perf_counter()
-            output = method.restore(image)
-            timings["seconds_restore"] = time.perf_counter() - t
+            try:
+                output = method.restore(image)
+            finally:
+                timings["seconds_restore"] = time.perf_counter() - t
+                if isinstance(method, Chain):  # its stages prepare inside restore: count that as preparing
+                    _record_stages(row, artifacts, method, timings)
             h, w = image.shape[:2]
             scale = case.item.scale if case.item.task == "sr" else 1
             problem = output_problem(output, (h * scale, w * scale, 3), case.variant.name)
@@ -318,16 +333,25 @@ def execute(task: Task) -> CaseResult:
         row.width, row.height = int(output.shape[1]), int(output.shape[0])
         timings["seconds_save"] = time.perf_counter() - t
     except Exception as exc:
-        status = _status_of(exc)
+        status = status_of(exc)
         message = describe_exception(exc)
-        if status == "failed" and not isinstance(exc, _BadOutput):
+        if status == "failed" and not isinstance(exc, (_BadOutput, ChainStageError)):
             message = f"{stage}: {message}"
         row.status, row.error = status, message
         _finish(row, timings, start)
-        return CaseResult(row, placeholder_scores(task, f"case_{status}", message))
+        return CaseResult(row, placeholder_scores(task, f"case_{status}", message), artifacts)
     scores, row.alignment = _score(task, output, reference)
     _finish(row, timings, start)
     return CaseResult(row, scores, artifacts)
+
+
+def _record_stages(row: CaseRow, artifacts: list[ArtifactRow], chain: Chain, timings: dict[str, float]) -> None:
+    """A chain's stage records into its case row (``stages``), each stage's cached output as an
+    artifact (``stage1``, ``stage2``, …), and its stages' preparation time into ``seconds_prepare``."""
+    row.stages = [dataclasses.asdict(record) for record in chain.records]
+    artifacts += [ArtifactRow(row.case_id, f"stage{r.stage}", r.path, r.sha256) for r in chain.records if r.sha256]
+    timings["seconds_prepare"] += chain.seconds_prepare
+    timings["seconds_restore"] -= chain.seconds_prepare
 
 
 def _context(case: Case, *, psf: np.ndarray | None, training: np.ndarray | None, out_dir: str, device: str) -> RestoreContext:
@@ -345,7 +369,10 @@ def _context(case: Case, *, psf: np.ndarray | None, training: np.ndarray | None,
     )
 
 
-def _status_of(exc: BaseException) -> str:
+def status_of(exc: BaseException) -> str:
+    """A case's status for an exception its method raised (a chain's: what its stage raised)."""
+    if isinstance(exc, ChainStageError):
+        exc = exc.cause
     if isinstance(exc, InvalidImageError):
         return "invalid_input"
     if isinstance(exc, WeightsUnavailableError):
@@ -386,7 +413,7 @@ def prepare_shared(preparation: Preparation) -> PreparationResult:
         method = _method(case)
         method.prepare(_context(case, psf=psf, training=training, out_dir=preparation.out_dir, device=preparation.device))
     except Exception as exc:
-        return preparation.result(_status_of(exc), describe_exception(exc), seconds=time.perf_counter() - start)
+        return preparation.result(status_of(exc), describe_exception(exc), seconds=time.perf_counter() - start)
     return preparation.result("ok", None, seconds=time.perf_counter() - start)
 
 

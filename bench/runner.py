@@ -73,7 +73,7 @@ class RunSummary:
 
 
 def _metric_specs(loaded: LoadedSpec) -> tuple[MetricSpecLite, ...]:
-    return tuple(MetricSpecLite(m.name, tuple(sorted(m.options.items()))) for m in loaded.spec.metrics)
+    return tuple(MetricSpecLite(m.name, tuple(sorted(m.options.items())), m.label) for m in loaded.spec.metrics)
 
 
 def _metric_records(loaded: LoadedSpec) -> list[dict[str, Any]]:
@@ -84,7 +84,7 @@ def _metric_records(loaded: LoadedSpec) -> list[dict[str, Any]]:
         metric = metrics.get(spec.name, **spec.options)
         low, high = metric.value_range
         rows.append({
-            "name": spec.name, "kind": metric.kind, "higher_is_better": metric.higher_is_better,
+            "name": spec.key, "kind": metric.kind, "higher_is_better": metric.higher_is_better,
             "range_low": low, "range_high": high, "options": spec.options,
             "code_version": metric.code_version, "conventions": metric.conventions,
             "weights": metric.weights_fingerprint(), "version": metric.version, "measures": metric.measures,
@@ -186,7 +186,8 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
         scored = store.scored_metrics(done) if done else {}
         outputs = store.ok_outputs(done) if done else {}
         rescored = 0
-        common = dict(metrics=metric_specs, out_dir=str(options.out_dir), run_id=run_id, device=spec.device, save_outputs=options.save_outputs)
+        common = dict(metrics=metric_specs, out_dir=str(options.out_dir), run_id=run_id, device=spec.device,
+                      save_outputs=options.save_outputs, reuse_stages=not options.fresh)
         unrunnable: list[CaseResult] = []
         for case in plan.cases:
             if case.case_id not in done:
@@ -199,7 +200,7 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
                 continue  # no output to score, and the same checkpoints are still missing
             # not scored yet, or scored by other metric code, options or checkpoints
             have = scored.get(case.case_id, {})
-            missing = tuple(m.name for m in metric_specs if have.get(m.name, "missing") != metric_versions[m.name])
+            missing = tuple(m.key for m in metric_specs if have.get(m.key, "missing") != metric_versions[m.key])
             if not missing:
                 continue
             path, sha256 = outputs.get(case.case_id, (None, None))

@@ -10,7 +10,8 @@ Tables (long format for scores: one row per case and metric):
 - ``runs``: one row per ``restorebench run`` or import, with provenance.
 - ``datasets``, ``methods`` (one row per method variant), ``metrics``: what the scores mean.
 - ``cases``: one row per (dataset item, method variant, seed, sample): status, error, timings,
-  peak memory, output file and hash. ``origin`` is ``run`` or ``import``.
+  peak memory, output file and hash; for a chain (``bench/chains.py``) what each stage did, as
+  JSON in ``stages``. ``origin`` is ``run`` or ``import``.
 - ``scores(case_id, metric, value, status, error, seconds, run_id)``.
 - ``artifacts(case_id, kind, path, sha256)``.
 - ``imports(source_sha256, path, format, imported_at, n_rows, run_id)``.
@@ -120,6 +121,7 @@ TABLES: dict[str, dict[str, str]] = {
         "height": "INTEGER",
         "finished_at": "TIMESTAMP",
         "alignment": "VARCHAR",  # registration before full-reference metrics: "phase dy=… dx=…" or NULL
+        "stages": "JSON",  # a chain's stages: [{stage, method, scale, status, seconds_*, key, path, sha256, …}] or NULL
     },
     "scores": {
         "case_id": "VARCHAR",
@@ -190,6 +192,7 @@ class CaseRow:
     height: int | None = None
     finished_at: dt.datetime | None = None
     alignment: str | None = None
+    stages: list[dict[str, Any]] | None = None
 
 
 @dataclass

@@ -31,8 +31,8 @@ def handle(args: argparse.Namespace) -> int:
         listed = set(read_official(official_csv))
     except (ValueError, FileNotFoundError) as exc:
         raise RestoreBenchError(str(exc)) from None
-    print(format_table(rows))
     skipped = sorted(listed - set(metrics.available()))
     if skipped:
         print(f"official values of metrics this project does not implement (not compared): {', '.join(skipped)}")
+    print(format_table(rows))  # last, so that the verdict is the last line
     return 0 if all(r.get("within_tolerance", True) is not False for r in rows) else 1

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", type=Path)
     add_db(p)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for outputs and caches (default: results)")
-    p.add_argument("--fresh", action="store_true", help="recompute every case, replacing stored results")
+    p.add_argument("--fresh", action="store_true", help="recompute every case (and every stage of a chain), replacing stored results")
     p.add_argument("--limit", type=int, default=None, help="at most N items per dataset")
     p.add_argument("--workers", type=int, default=None, help="worker processes (0: in this process); default: the spec's")
     p.add_argument("--timeout", type=float, default=None, help="seconds per case; default: the spec's")

@@ -88,8 +88,8 @@ def load_items(spec, *, seed: int = 0) -> list[Item]:
     """Items of a :class:`bench.spec.DatasetSpec` (builtin data is generated on first use)."""
     from restorebench.bench.datasets import blur_triplets, builtin, lr_sets
 
-    if spec.source == "builtin":
-        root = builtin.ensure_builtin(cache_root() / "data", seed=seed)
+    if spec.source is not None:
+        root = builtin.ensure_builtin(cache_root() / "data", seed=seed, collection=spec.source)
         root = root / ("blur_triplets" if spec.kind == "blur_triplets" else "lr_sets")
     else:
         root = Path(spec.root).expanduser()
