@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.base import Metric, register
 from restorebench.metrics.matlab import rgb2gray_double
-from restorebench.metrics.nss import thread_workspace
+from restorebench.metrics.parallel import thread_workspace
 from restorebench.metrics.ssim import ssim_and_cs, ssim_downsample
 
 # The published weights; they sum to 1.0001, hence the normalisation in 'wtd_sum'.
