@@ -8,8 +8,9 @@
 among ``workers`` images scored at once (default: one image per thread): each worker scores its
 images with ``threads // workers`` threads of its own, so the two never multiply beyond the
 budget. Whole images per worker are the cheapest way to keep every core busy — one image's
-pieces must wait for each other, separate images never do — and a worker takes the next image
-as soon as it is free, so images of different sizes do not leave a core idle at the end.
+pieces must wait for each other, separate images never do — and a worker takes the next short
+run of images as soon as it is free, so images of different sizes do not leave a core idle at
+the end.
 Results come back in input order and are bit-identical to scoring one by one: every metric is a
 pure function of its image, its value does not depend on its thread count, and workers share no
 scratch memory.
@@ -29,13 +30,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from restorebench.metrics.base import REGISTRY, Metric, _as_array
+from restorebench.metrics.base import REGISTRY, Metric
 from restorebench.metrics.errors import RestoreBenchError
 from restorebench.metrics.parallel import current_threads
 
 Item = np.ndarray | str
-#: Chunks per worker process: enough for the last ones to even out, few enough to pickle rarely.
-CHUNKS_PER_PROCESS = 4
+#: Chunks per worker (a worker takes the next chunk when it is free): enough for the workers to
+#: finish together, few enough that handing chunks out costs nothing against the scoring.
+CHUNKS_PER_WORKER = 8
 
 _PROCESS_METRICS: dict[str, Metric] = {}
 
@@ -105,7 +107,7 @@ def score_many(
     if workers == 1:
         return REGISTRY.get(name)(**per_worker).score_many(items, references)
     if executor == "process":
-        chunks = _chunks(len(items), workers * CHUNKS_PER_PROCESS)
+        chunks = _chunks(len(items), workers * CHUNKS_PER_WORKER)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = [
@@ -117,12 +119,13 @@ def score_many(
 
     own = threading.local()  # one metric per worker thread, as one per worker process
 
-    def score_one(index: int) -> float:
+    def score_chunk(chunk: range) -> list[float]:
         worker_metric = getattr(own, "metric", None)
         if worker_metric is None:
             worker_metric = own.metric = REGISTRY.get(name)(**per_worker)
-        reference = None if references is None else _as_array(references[index])
-        return worker_metric(_as_array(items[index]), reference)
+        return worker_metric.score_many(items[chunk.start : chunk.stop],
+                                        None if references is None else references[chunk.start : chunk.stop])
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"score-{name}") as pool:
-        return list(pool.map(score_one, range(len(items))))
+        chunks = pool.map(score_chunk, _chunks(len(items), workers * CHUNKS_PER_WORKER))
+        return [value for chunk in chunks for value in chunk]
