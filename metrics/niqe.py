@@ -74,7 +74,8 @@ def block_features(mscn_blocks: np.ndarray, *, workspace: Workspace | None = Non
             found.append(signed_moments(own_pair.reshape(stop - start, -1), scratch=own_negative))
         per_band[band] = found
 
-    run_in_bands(blocks, n, grain=MIN_BAND_PIXELS // mscn_blocks[0].size)
+    # At least two blocks a band: einsum sums a lone row in another order than rows of a batch.
+    run_in_bands(blocks, n, grain=max(2, MIN_BAND_PIXELS // mscn_blocks[0].size))
     bands = [per_band[band] for band in sorted(per_band)]
     # (5 distributions, n blocks) for each moment
     stacked = [

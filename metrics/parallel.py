@@ -5,7 +5,9 @@ bands of blocks, the four shifted pair products of BRISQUE — and runs them on 
 helper threads; numpy and scipy release the GIL inside their loops, so the pieces really run
 side by side. Every piece computes each of its elements exactly as a single piece would, and a
 reduction over a whole image stays in one piece (its summation order is then the one-thread
-order), so **results do not depend on the number of threads**, bit for bit.
+order), so **results do not depend on the number of threads**, bit for bit. (One trap: numpy's
+``einsum`` sums a batch of one row in another order than each row of a larger batch, so bands
+of per-block reductions hold at least two blocks.)
 
 The budget of a call is, in order:
 
@@ -178,7 +180,7 @@ def run_tasks(tasks: Sequence[Callable[[], T]], *, threads: int | None = None) -
 
 #: Fewest pixels worth a band of their own: handing a piece to another thread costs some tens of
 #: microseconds, what a pass over this many pixels takes.
-MIN_BAND_PIXELS = 32768
+MIN_BAND_PIXELS = 16384
 
 
 def row_grain(width: int) -> int:

@@ -116,7 +116,8 @@ def piqe_gray(gray: np.ndarray, *, workspace: Workspace | None = None) -> float:
         else:
             impaired[first:last] = noisy[first:last] = False
 
-    run_in_bands(block_rows, rows, grain=-(-row_grain(normalised.shape[1]) // BLOCK_SIZE))
+    # At least two rows of blocks a band: einsum sums a lone block in another order than a batch.
+    run_in_bands(block_rows, rows, grain=max(2, -(-row_grain(normalised.shape[1]) // BLOCK_SIZE)))
     active = variance > ACTIVITY_THRESHOLD
     if not active.any():
         return 100.0
