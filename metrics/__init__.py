@@ -1,7 +1,7 @@
 """Image-quality metrics, each usable on its own: ``metrics.get("niqe")(image)``.
 
 ``metrics`` is the bottom layer of the project: it imports nothing from ``models``, ``bench`` or
-``reports``. Its foundation modules (``errors``, ``imageio``, ``matlab``, ``parallel``, ``registry``,
+``reports``. Its foundation modules (``errors``, ``imageio``, ``matlab``, ``registry``,
 ``weights``) are shared with ``models``; its metric modules are not.
 """
 from __future__ import annotations

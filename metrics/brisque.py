@@ -34,8 +34,15 @@ from scipy.special import gamma as gamma_fn
 
 from restorebench.metrics.base import Metric, register
 from restorebench.metrics.errors import InvalidImageError
-from restorebench.metrics.matlab import imresize, rgb2gray_double
-from restorebench.metrics.nss import aggd_from_moments, circular_pair_products, ggd_fit, mscn, signed_moments
+from restorebench.metrics.matlab import imresize
+from restorebench.metrics.nss import (
+    aggd_from_moments,
+    circular_pair_products,
+    ggd_fit,
+    mscn,
+    rgb2gray_in_bands,
+    signed_moments,
+)
 from restorebench.metrics.parallel import Workspace, run_tasks, thread_workspace
 
 DATA_DIR = Path(__file__).parent / "data" / "brisque_live"
@@ -226,7 +233,7 @@ class BRISQUE(Metric):
 
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
         workspace = thread_workspace()
-        gray = rgb2gray_double(image, out=workspace.array("gray", image.shape[:2]))
+        gray = rgb2gray_in_bands(image, out=workspace.array("gray", image.shape[:2]))
         features = brisque_features(gray, workspace=workspace)
         if np.isnan(features).any():
             raise InvalidImageError(

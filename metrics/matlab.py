@@ -18,8 +18,6 @@ from typing import Callable
 
 import numpy as np
 
-from restorebench.metrics.parallel import row_grain, run_in_bands
-
 # First row of inv([1 0.956 0.621; 1 -0.272 -0.647; 1 -1.106 1.703]), as in MATLAB's rgb2gray.
 RGB2GRAY_COEFFS = (0.298936021293775, 0.587043074451121, 0.114020904255103)
 # BT.601 limited-range luma for inputs in [0, 1]: Y = 16 + 65.481 R + 128.553 G + 24.966 B.
@@ -50,17 +48,9 @@ def rgb2gray(image: np.ndarray) -> np.ndarray:
 
 def rgb2gray_double(image: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
     """MATLAB ``double(rgb2gray(I))`` of a uint8 RGB image: the rounded gray levels as float64,
-    written into ``out`` when given (saves the uint8 round trip and a fresh array). Bands of
-    rows run on the call's threads (every pixel is computed alike in any band)."""
+    written into ``out`` when given (saves the uint8 round trip and a fresh array)."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] < 3:
         raise ValueError("rgb2gray_double expects a uint8 H×W×3 image")
-    out = np.empty(image.shape[:2]) if out is None else out
-    run_in_bands(lambda band, start, stop: _gray_rows(image[start:stop], out[start:stop]),
-                 image.shape[0], grain=row_grain(image.shape[1]))
-    return out
-
-
-def _gray_rows(image: np.ndarray, out: np.ndarray) -> None:
     r, g, b = RGB2GRAY_COEFFS
     # Each uint8 channel is cast to double inside the multiply's loop (no index or float copy of
     # the whole channel); the products are the ones MATLAB forms, summed R + G, then + B. The
@@ -70,7 +60,7 @@ def _gray_rows(image: np.ndarray, out: np.ndarray) -> None:
     gray += term
     gray += np.multiply(image[..., 2], b, out=term, dtype=np.float64)
     gray += 0.5
-    np.floor(gray, out=gray)
+    return np.floor(gray, out=gray)
 
 
 def rgb2ycbcr_y(image: np.ndarray, *, rounded: bool = True) -> np.ndarray:
@@ -82,14 +72,8 @@ def rgb2ycbcr_y(image: np.ndarray, *, rounded: bool = True) -> np.ndarray:
     """
     if image.dtype != np.uint8 or image.ndim != 3:
         raise ValueError("rgb2ycbcr_y expects a uint8 H×W×3 image")
-    out = np.empty(image.shape[:2], dtype=np.uint8 if rounded else np.float64)
-
-    def rows(band: int, start: int, stop: int) -> None:
-        y = 16.0 + image[start:stop, :, :3].astype(np.float64) @ np.array(YCBCR_Y_COEFFS) / 255.0
-        out[start:stop] = _to_uint8(y) if rounded else y
-
-    run_in_bands(rows, image.shape[0], grain=row_grain(image.shape[1]))
-    return out
+    y = 16.0 + image[..., :3].astype(np.float64) @ np.array(YCBCR_Y_COEFFS) / 255.0
+    return _to_uint8(y) if rounded else y
 
 
 # --- imresize -------------------------------------------------------------------------------

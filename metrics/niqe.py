@@ -36,8 +36,8 @@ from scipy.special import gamma as gamma_fn
 from restorebench.metrics import niqe_skvideo
 from restorebench.metrics.base import Metric, register
 from restorebench.metrics.errors import InvalidImageError
-from restorebench.metrics.matlab import imresize, rgb2gray_double
-from restorebench.metrics.nss import aggd_from_moments, circular_pair_products, mscn, signed_moments
+from restorebench.metrics.matlab import imresize
+from restorebench.metrics.nss import aggd_from_moments, circular_pair_products, mscn, rgb2gray_in_bands, signed_moments
 from restorebench.metrics.parallel import MIN_BAND_PIXELS, Workspace, run_in_bands, thread_workspace
 
 DATA_DIR = Path(__file__).parent / "data" / "niqe_live"
@@ -190,7 +190,7 @@ class NIQE(Metric):
             value = niqe_skvideo.niqe_skvideo(image)
         else:
             workspace = thread_workspace()
-            gray = rgb2gray_double(image, out=workspace.array("gray", image.shape[:2]))
+            gray = rgb2gray_in_bands(image, out=workspace.array("gray", image.shape[:2]))
             value = niqe_gray(gray, workspace=workspace)
         if math.isnan(value):
             raise InvalidImageError(

@@ -1,4 +1,5 @@
-"""Natural-scene-statistics building blocks shared by NIQE, BRISQUE and PIQE.
+"""Natural-scene-statistics building blocks shared by NIQE, BRISQUE and PIQE (and the gray
+conversion in bands of rows that SSIM and MS-SSIM use too).
 
 These follow the LIVE MATLAB releases (Mittal, Moorthy, Bovik: BRISQUE, IEEE TIP 2012; Mittal,
 Soundararajan, Bovik: NIQE, IEEE SPL 2013) and MathWorks' ``piqe``:
@@ -23,12 +24,21 @@ import numpy as np
 from scipy.ndimage import correlate1d
 from scipy.special import gamma as gamma_fn
 
-from restorebench.metrics.matlab import gaussian_kernel_1d
+from restorebench.metrics.matlab import gaussian_kernel_1d, rgb2gray_double
 from restorebench.metrics.parallel import Workspace, row_grain, run_in_bands
 
 GRID_START, GRID_STEP, GRID_STOP = 0.2, 0.001, 10.0
 # |I − μ| at or below this many ulp of max |I| is filtering round-off of an exact 0 (see mscn).
 FLAT_RESIDUE_ULPS = 32
+
+
+def rgb2gray_in_bands(image: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`~restorebench.metrics.matlab.rgb2gray_double` of a uint8 RGB image in bands of rows
+    on the call's threads (every pixel is computed alike in any band), into ``out`` when given."""
+    out = np.empty(image.shape[:2]) if out is None else out
+    run_in_bands(lambda band, start, stop: rgb2gray_double(image[start:stop], out=out[start:stop]),
+                 image.shape[0], grain=row_grain(image.shape[1]))
+    return out
 
 
 @functools.cache
@@ -280,7 +290,9 @@ def mscn(
     filtered = workspace.array("filtered", (2, h, w))
     # Residue of an exact-arithmetic zero (a flat window, but also a ramp or any neighbourhood
     # symmetric about the pixel): a few ulp of the image's magnitude.
-    tolerance = FLAT_RESIDUE_ULPS * np.finfo(np.float64).eps * float(np.abs(image).max(initial=0.0))
+    # (max |I| as max(max I, −min I): exact, and no |I| array to allocate)
+    largest = max(float(image.max(initial=0.0)), -float(image.min(initial=0.0)))
+    tolerance = FLAT_RESIDUE_ULPS * np.finfo(np.float64).eps * largest
 
     def rows(band: int, start: int, stop: int) -> None:
         _filter_rows(padded, window, mode, start, stop, vertical, filtered)

@@ -26,6 +26,7 @@ This module is part of the foundation of :mod:`restorebench.metrics`: it imports
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -83,26 +84,33 @@ class thread_budget:
 # -- scratch memory per thread --------------------------------------------------------------------
 
 class Workspace:
-    """Scratch arrays reused across calls, keyed by name, shape and dtype (least recently used
-    dropped beyond ``capacity``). Arrays handed out stay valid until the same key is asked for
-    again, so a function that returns one documents it.
+    """Scratch arrays reused across calls, one buffer per name and dtype (least recently used
+    dropped beyond ``capacity``): asked for a shape, it hands out a view of the buffer's start,
+    growing the buffer when the shape needs more. An array handed out stays valid until the same
+    name is asked for again, so a function that returns one documents it.
 
     Why: a fresh multi-megabyte array costs a page fault per 4 KiB on first touch, which on this
-    project's machines is as much as all of a metric's arithmetic."""
+    project's machines is as much as all of a metric's arithmetic. Keyed by name alone, bands of
+    different heights and images of different sizes reuse the same memory."""
 
     def __init__(self, capacity: int = 48):
         self.capacity = capacity
-        self._arrays: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._buffers: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
     def array(self, name: str, shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
-        key = (name, tuple(shape), np.dtype(dtype).str)
-        found = self._arrays.pop(key, None)
-        if found is None:
-            found = np.empty(shape, dtype=dtype)
-        self._arrays[key] = found
-        while len(self._arrays) > self.capacity:
-            self._arrays.popitem(last=False)
-        return found
+        dtype = np.dtype(dtype)
+        shape = tuple(int(n) for n in shape)
+        key = (name, dtype.str)
+        buffer, view = self._buffers.pop(key, (None, None))
+        if view is None or view.shape != shape:
+            size = math.prod(shape)
+            if buffer is None or buffer.size < size:
+                buffer = np.empty(size, dtype=dtype)
+            view = buffer[:size].reshape(shape)
+        self._buffers[key] = (buffer, view)
+        while len(self._buffers) > self.capacity:
+            self._buffers.popitem(last=False)
+        return view
 
 
 def thread_workspace() -> Workspace:
@@ -183,29 +191,43 @@ def run_tasks(tasks: Sequence[Callable[[], T]], *, threads: int | None = None) -
 MIN_BAND_PIXELS = 16384
 
 
-def row_grain(width: int) -> int:
-    """Fewest rows of ``width`` pixels worth a band of their own."""
-    return max(1, -(-MIN_BAND_PIXELS // max(1, width)))
+def row_grain(width: int, *, pixels: int = MIN_BAND_PIXELS) -> int:
+    """Fewest rows of ``width`` pixels worth a band of their own (``pixels`` of them: fewer for
+    work that costs more per pixel)."""
+    return max(1, -(-pixels // max(1, width)))
 
 
-def band_bounds(count: int, *, threads: int | None = None, grain: int = 1) -> list[tuple[int, int]]:
-    """``range(count)`` cut into contiguous ``(start, stop)`` bands: one per thread of the
-    budget, but none smaller than ``grain`` items (small images are not worth splitting)."""
+def band_bounds(
+    count: int, *, threads: int | None = None, grain: int = 1, most: int | None = None
+) -> list[tuple[int, int]]:
+    """``range(count)`` cut into contiguous ``(start, stop)`` bands of near-equal size: one per
+    thread of the budget, but none smaller than ``grain`` items (small images are not worth
+    splitting) and, with ``most``, none larger than ``most`` (bands that stay in cache; the
+    threads then take them in turn)."""
     threads = current_threads() if threads is None else threads
     parts = max(1, min(threads, count // max(1, grain)))
+    if most is not None and count > most:
+        # whole rounds of bands, so that no thread is left with one band more than the others
+        parts = min(count, -(-count // max(1, most) // threads) * threads)
     return [(count * i // parts, count * (i + 1) // parts) for i in range(parts)]
 
 
 def run_in_bands(
-    task: Callable[[int, int, int], object], count: int, *, threads: int | None = None, grain: int = 1
+    task: Callable[[int, int, int], object],
+    count: int,
+    *,
+    threads: int | None = None,
+    grain: int = 1,
+    most: int | None = None,
 ) -> None:
     """Call ``task(band, start, stop)`` for each band of :func:`band_bounds`, in parallel. The
     calls must write disjoint data; per-band scratch is indexed by ``band``."""
-    bounds = band_bounds(count, threads=threads, grain=grain)
+    threads = current_threads() if threads is None else threads
+    bounds = band_bounds(count, threads=threads, grain=grain, most=most)
     if len(bounds) == 1:
         task(0, 0, count)
         return
     run_tasks(
         [lambda band=band, start=start, stop=stop: task(band, start, stop) for band, (start, stop) in enumerate(bounds)],
-        threads=len(bounds),
+        threads=min(threads, len(bounds)),
     )

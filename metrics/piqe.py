@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from restorebench.metrics.base import Metric, register
-from restorebench.metrics.matlab import padarray, rgb2gray_double
-from restorebench.metrics.nss import mscn
+from restorebench.metrics.matlab import padarray
+from restorebench.metrics.nss import mscn, rgb2gray_in_bands
 from restorebench.metrics.parallel import Workspace, row_grain, run_in_bands, thread_workspace
 
 BLOCK_SIZE = 16
@@ -146,5 +146,5 @@ class PIQE(Metric):
         if any(pad):
             image = padarray(image, pad, padding="replicate", direction="post")
         workspace = thread_workspace()
-        gray = rgb2gray_double(image, out=workspace.array("gray", image.shape[:2]))
+        gray = rgb2gray_in_bands(image, out=workspace.array("gray", image.shape[:2]))
         return piqe_gray(gray, workspace=workspace)

@@ -14,8 +14,12 @@ from __future__ import annotations
 import numpy as np
 
 from restorebench.metrics.base import Metric, register
-from restorebench.metrics.matlab import rgb2gray_double
+from restorebench.metrics.nss import rgb2gray_in_bands
 from restorebench.metrics.parallel import Workspace, row_grain, run_in_bands, thread_workspace
+
+
+#: Pixels of a band of rows that stays in cache through the filter passes (five planes of them).
+TILE_PIXELS = 65536
 
 
 def gaussian_window_1d(size: int = 11, sigma: float = 1.5) -> np.ndarray:
@@ -121,7 +125,10 @@ def ssim_and_cs(
         luminance /= denominator
         np.multiply(luminance, cs, out=ssim_map[start:stop])
 
-    run_in_bands(rows, valid[0], grain=row_grain(x.shape[1]))
+    # Bands of at most ~64k pixels even on one thread: their five planes stay in cache between
+    # the passes (a quarter less time than whole images at 512×384).
+    # (SSIM costs some 60 ns a pixel: a band of 2048 pixels is already worth a thread.)
+    run_in_bands(rows, valid[0], grain=row_grain(x.shape[1], pixels=2048), most=max(1, TILE_PIXELS // x.shape[1]))
     return float(ssim_map.mean()), float(cs_map.mean())
 
 
@@ -167,6 +174,6 @@ class SSIM(Metric):
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
         assert reference is not None
         workspace = thread_workspace()
-        gray_image = rgb2gray_double(image, out=workspace.array("gray", image.shape[:2]))
-        gray_reference = rgb2gray_double(reference, out=workspace.array("gray_reference", image.shape[:2]))
+        gray_image = rgb2gray_in_bands(image, out=workspace.array("gray", image.shape[:2]))
+        gray_reference = rgb2gray_in_bands(reference, out=workspace.array("gray_reference", image.shape[:2]))
         return ssim_gray(gray_image, gray_reference)
