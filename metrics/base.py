@@ -19,7 +19,6 @@ import math
 from typing import Any, ClassVar, Iterable, Literal, Sequence
 
 import numpy as np
-
 from pydantic import BaseModel, Field, create_model
 
 from restorebench.metrics.component import Component
@@ -67,7 +66,6 @@ class Metric(Component):
     min_size: ClassVar[int] = 1
     conventions: ClassVar[str] = ""
     measures: ClassVar[str | None] = None
-    unversioned_params = ("threads",)
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
@@ -75,10 +73,15 @@ class Metric(Component):
             cls.Params = _with_threads(cls.Params)
 
     @property
+    def params_dict(self) -> dict[str, Any]:
+        """The parameters that define the results, as plain values: ``threads`` (how a call runs,
+        not what it computes) is left out, and with it out of :attr:`code_version`."""
+        return {key: value for key, value in super().params_dict.items() if key != "threads"}
+
+    @property
     def options(self) -> dict[str, Any]:
-        """The metric's parameters as plain values (what a spec gives and the database records);
-        ``threads`` only when it is set."""
-        return {key: value for key, value in self.params_dict.items() if not (key == "threads" and value is None)}
+        """The metric's parameters as plain values (what a spec gives and the database records)."""
+        return self.params_dict
 
     # -- subclass API ---------------------------------------------------------------------------
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:

@@ -81,8 +81,6 @@ class Component:
         weights: catalogue keys of every checkpoint the component may load (any configuration).
         data_files: files (relative to the module's folder) whose bytes the results depend on —
             parameter tables, trained models shipped in the package; part of the version.
-        unversioned_params: parameters that cannot change a result (how many threads a call
-            uses): left out of :attr:`code_version`, so setting them reuses stored results.
     """
 
     kind_name: ClassVar[str] = "component"
@@ -91,7 +89,6 @@ class Component:
     Params: ClassVar[type[BaseModel]] = NoParams
     weights: ClassVar[tuple[str, ...]] = ()
     data_files: ClassVar[tuple[str, ...]] = ()
-    unversioned_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: BaseModel | None = None, **kwargs: Any):
         if params is not None and kwargs:
@@ -127,9 +124,8 @@ class Component:
     # -- versions ----------------------------------------------------------------------------------
     @property
     def code_version(self) -> str:
-        """Source closure of the class and its parameters (16 hex), :attr:`unversioned_params` left out."""
-        params = {key: value for key, value in self.params_dict.items() if key not in self.unversioned_params}
-        payload = f"{type(self).__qualname__}|{source_version(type(self))}|{json.dumps(params, sort_keys=True)}"
+        """Source closure of the class and its parameters (16 hex)."""
+        payload = f"{type(self).__qualname__}|{source_version(type(self))}|{json.dumps(self.params_dict, sort_keys=True)}"
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @property

@@ -85,11 +85,13 @@ def test_threads_is_a_parameter_of_every_metric_and_not_part_of_its_version():
         cls = metrics.REGISTRY.get(name)
         assert "threads" in cls.Params.model_fields, name
         assert "threads" in cls.parameter_schema(), name
+        built, with_threads = metrics.get(name), metrics.get(name, threads=2)
+        assert built.code_version == with_threads.code_version and built.params_dict == with_threads.params_dict, name
     default, two = metrics.get("niqe"), metrics.get("niqe", threads=2)
     assert two.params.threads == 2 and default.params.threads is None
     assert two.code_version == default.code_version and two.version == default.version
     assert metrics.get("niqe", variant="skvideo").code_version != default.code_version  # other params still count
-    assert default.options == {"variant": "live"} and two.options == {"variant": "live", "threads": 2}
+    assert default.options == two.options == {"variant": "live"}  # what defines the values
     with pytest.raises(ParameterError, match="threads"):
         metrics.get("psnr", threads=0)
 
