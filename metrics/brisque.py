@@ -161,11 +161,13 @@ def scale_features(gray: np.ndarray, *, workspace: Workspace | None = None) -> n
 
     def shift(k: int) -> tuple:
         scratch = thread_workspace()
-        pair = circular_pair_products(coefficients, BRISQUE_SHIFTS[k], out=scratch.array("brisque_pair", coefficients.shape))
+        pair = scratch.array("brisque_pair", coefficients.shape)
+        circular_pair_products(coefficients, BRISQUE_SHIFTS[k], out=pair)
         negative = scratch.array("brisque_negative", (coefficients.size,))
         return signed_moments(pair.ravel(), scratch=negative, has_zeros=has_zeros)
 
-    (ggd_alpha, ggd_sigma), *moments = run_tasks([ggd] + [functools.partial(shift, k) for k in range(len(BRISQUE_SHIFTS))])
+    shifts = [functools.partial(shift, k) for k in range(len(BRISQUE_SHIFTS))]
+    (ggd_alpha, ggd_sigma), *moments = run_tasks([ggd, *shifts])
     alpha, left_std, right_std = aggd_from_moments(*(np.array(column) for column in zip(*moments)))
     with np.errstate(invalid="ignore"):
         eta = (

@@ -21,10 +21,11 @@ The budget of a call is, in order:
 Helper threads run their pieces with a budget of 1: a piece never fans out again. Each thread
 has its own :class:`Workspace` of scratch arrays (:func:`thread_workspace`).
 
-This module is part of the foundation of :mod:`restorebench.metrics`: it imports nothing from it.
+This module imports nothing from the project; the runner's worker share uses it too.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -208,7 +209,8 @@ def band_bounds(
     parts = max(1, min(threads, count // max(1, grain)))
     if most is not None and count > most:
         # whole rounds of bands, so that no thread is left with one band more than the others
-        parts = min(count, -(-count // max(1, most) // threads) * threads)
+        rounds = math.ceil(math.ceil(count / max(1, most)) / threads)
+        parts = min(count, rounds * threads)
     return [(count * i // parts, count * (i + 1) // parts) for i in range(parts)]
 
 
@@ -227,7 +229,5 @@ def run_in_bands(
     if len(bounds) == 1:
         task(0, 0, count)
         return
-    run_tasks(
-        [lambda band=band, start=start, stop=stop: task(band, start, stop) for band, (start, stop) in enumerate(bounds)],
-        threads=min(threads, len(bounds)),
-    )
+    pieces = [functools.partial(task, band, start, stop) for band, (start, stop) in enumerate(bounds)]
+    run_tasks(pieces, threads=min(threads, len(bounds)))

@@ -106,7 +106,8 @@ def piqe_gray(gray: np.ndarray, *, workspace: Workspace | None = None) -> float:
         ].reshape(stop - start, BLOCK_SIZE, cols, BLOCK_SIZE).transpose(0, 2, 1, 3)
         # Two-pass sample variance per block, as MATLAB's var: Σ(x − x̄)² / (N − 1).
         flat = own.reshape(last - first, -1)
-        deviation = np.subtract(flat, flat.mean(axis=1, keepdims=True), out=scratch[first:last].reshape(last - first, -1))
+        deviation = scratch[first:last].reshape(last - first, -1)
+        np.subtract(flat, flat.mean(axis=1, keepdims=True), out=deviation)
         variance[first:last] = np.einsum("ij,ij->i", deviation, deviation) / (flat.shape[1] - 1)
         if (variance[first:last] > ACTIVITY_THRESHOLD).any():
             # Both tests on every block of the band (no copy of the active ones); inactive blocks

@@ -58,7 +58,8 @@ def sum_squared_differences(image: np.ndarray, reference: np.ndarray) -> float:
         runs = values[:whole].reshape(-1, DOT_LENGTH)
         return float(np.vecdot(runs, runs).sum()) + float(values[whole:] @ values[whole:])
 
-    bands = band_bounds(image.shape[0], grain=row_grain(width // 4))
+    # (a cheap pass: bands of fewer than 65536 values are not worth a thread)
+    bands = band_bounds(image.shape[0], grain=row_grain(width, pixels=65536))
     return sum(run_tasks([functools.partial(rows, start, stop) for start, stop in bands]))
 
 
