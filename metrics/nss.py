@@ -279,7 +279,8 @@ def mscn(
     orders larger.)
 
     With a ``workspace`` both returned arrays live in it (valid until its next use). Row bands
-    run on the call's threads (:mod:`restorebench.metrics.parallel`); the result does not depend on their number.
+    run on the call's threads (:mod:`restorebench.metrics.parallel`); the result does not
+    depend on their number.
     """
     image = np.asarray(gray, dtype=np.float64)
     workspace = Workspace() if workspace is None else workspace
