@@ -351,7 +351,7 @@ class NIMA(Metric):
     @property
     def params_dict(self) -> dict[str, Any]:
         """The parameters that apply to the variant (the others are None and left out)."""
-        return self.params.model_dump(mode="json", exclude_none=True)
+        return {key: value for key, value in super().params_dict.items() if value is not None}
 
     def weight_keys(self) -> tuple[str, ...]:
         return (STUDY_WEIGHTS.key,) if self.params.variant == "study" else (WEIGHT_FILES[self.params.backbone].key,)

@@ -167,24 +167,6 @@ def test_batch_rejects_missing_or_unpaired_references(photos):
         metrics.score_many("niqe", [photos["chelsea"]], block=3)
 
 
-@pytest.mark.parametrize("name", NO_REFERENCE + ["ssim", "ms_ssim"])
-def test_results_do_not_depend_on_the_thread_budget(photos, name):
-    from restorebench.metrics.nss import metric_threads, set_metric_threads
-
-    image = photos["coffee"]
-    reference = blurred(image, 1.0)
-    try:
-        set_metric_threads(1)
-        single = score(name, image, reference)
-        set_metric_threads(3)
-        assert metric_threads() == 3
-        assert score(name, image, reference) == single
-    finally:
-        set_metric_threads(None)
-    with pytest.raises(ValueError):
-        set_metric_threads(0)
-
-
 @pytest.mark.parametrize("name", ["niqe", "brisque"])
 def test_flat_images_are_undefined_for_niqe_and_brisque(name):
     from restorebench.metrics.errors import InvalidImageError

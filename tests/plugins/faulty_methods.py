@@ -84,3 +84,19 @@ class Slow(Method):
     def restore(self, image):
         time.sleep(self.params.seconds)
         return image.copy() if self.ctx.task == "deblur" else np.repeat(np.repeat(image, self.ctx.scale, 0), self.ctx.scale, 1)
+
+
+@register()
+class ReportsThreads(Method):
+    """Fails with the thread share of the process it runs in (for the runner's worker-share test)."""
+
+    name = "test_report_threads"
+    tasks = ALL
+
+    def restore(self, image):
+        import torch
+
+        from restorebench.metrics.parallel import current_threads
+
+        raise RuntimeError(f"threads OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} "
+                           f"metrics={current_threads()} torch={torch.get_num_threads()}")
