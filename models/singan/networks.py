@@ -100,18 +100,36 @@ class Discriminator(nn.Module):
 
 
 def initialise(module: nn.Module, generator: torch.Generator) -> None:
-    """The official ``weights_init``: conv weights ~ N(0, 0.02), BatchNorm weights ~ N(1, 0.02),
-    BatchNorm biases 0; conv biases keep PyTorch's default U(±1/√fan_in), drawn here from
-    ``generator`` so that training is reproducible."""
+    """The official initialisation, drawing from ``generator`` exactly what the official code
+    draws from the global generator, in the same order:
+
+    1. constructing the network: per convolution (in module order) PyTorch's default
+       ``kaiming_uniform_(weight, a=√5)`` (overwritten below, but drawn) and the bias
+       ``U(±1/√fan_in)``, which stays;
+    2. ``weights_init``: conv weights ``N(0, 0.02)``, BatchNorm weights ``N(1, 0.02)``, BatchNorm
+       biases 0.
+
+    Values are drawn in the logical (contiguous) order whatever the parameter's memory format,
+    so a channels-last network gets the same weights as the official contiguous one.
+    """
+
+    def fill(parameter: torch.Tensor, draw) -> None:
+        values = torch.empty(parameter.shape, dtype=parameter.dtype, device=parameter.device)
+        draw(values)
+        parameter.copy_(values)
+
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
     with torch.no_grad():
+        for conv in convs:
+            fill(conv.weight, lambda w: nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=generator))
+            if conv.bias is not None:
+                bound = 1.0 / math.sqrt(conv.weight[0].numel())
+                fill(conv.bias, lambda b: b.uniform_(-bound, bound, generator=generator))
         for layer in module.modules():
             if isinstance(layer, nn.Conv2d):
-                layer.weight.normal_(0.0, 0.02, generator=generator)
-                if layer.bias is not None:
-                    bound = 1.0 / math.sqrt(layer.weight[0].numel())
-                    layer.bias.uniform_(-bound, bound, generator=generator)
+                fill(layer.weight, lambda w: w.normal_(0.0, 0.02, generator=generator))
             elif isinstance(layer, nn.BatchNorm2d):
-                layer.weight.normal_(1.0, 0.02, generator=generator)
+                fill(layer.weight, lambda w: w.normal_(1.0, 0.02, generator=generator))
                 layer.bias.zero_()
 
 

@@ -89,23 +89,20 @@ ProgressCallback = Callable[[ScaleReport], None]
 def reals_pyramid(image: np.ndarray, geometry: PyramidGeometry, *, device: torch.device) -> list[torch.Tensor]:
     """The official ``creat_reals_pyramid``: the finest scale is the image resized by
     ``scale1``; scale ``n`` is the finest one resized by ``r^(N−n)`` (each resize quantises to
-    uint8 levels first, as the official ``imresize`` does)."""
+    uint8 levels first, as the official ``imresize`` does). Tensors of the default dtype."""
     top = official_resize(to_signed(image), geometry.scale1)
     reals = []
     for n, shape in enumerate(geometry.shapes):
         level = official_resize(top, geometry.downscale_to(n))
         if level.shape[:2] != shape:
             raise AssertionError(f"scale {n}: resized to {level.shape[:2]}, geometry says {shape}")
-        reals.append(array_to_tensor(level, device))
+        reals.append(array_to_tensor(level, device).to(torch.get_default_dtype()))
     return reals
 
 
-def gradient_penalty(
-    critic: Discriminator, real: torch.Tensor, fake: torch.Tensor, *, weight: float, generator: torch.Generator
-) -> torch.Tensor:
+def gradient_penalty(critic: Discriminator, real: torch.Tensor, fake: torch.Tensor, *, weight: float, a: torch.Tensor) -> torch.Tensor:
     """WGAN-GP: ``λ · mean over pixels of (‖∇ₓD(x̂)‖₂ − 1)²``, norm over channels, with
     ``x̂ = a·real + (1 − a)·fake`` and one ``a ~ U(0, 1)`` for the whole image."""
-    a = torch.rand((), generator=generator, device=real.device)
     mixed = (a * real + (1.0 - a) * fake).requires_grad_(True)
     (grads,) = torch.autograd.grad(critic.forward_twice_differentiable(mixed).sum(), mixed, create_graph=True)
     return weight * ((grads.norm(2, dim=1) - 1.0) ** 2).mean()
@@ -139,6 +136,40 @@ class _WarmStart:
     widths: tuple[int, int]
 
 
+@dataclass
+class _Draws:
+    """The random numbers of one iteration, drawn in the official order: (scale 0: ``Z_opt``),
+    the iteration's noise, then per critic step the noise of every coarser scale
+    (``draw_concat``) followed by the penalty's mixing weight."""
+
+    z_opt: torch.Tensor | None
+    noise: torch.Tensor
+    coarser: list[torch.Tensor]
+    """per coarser scale, the critic steps' noise as one batch (padded)"""
+    mixing: list[torch.Tensor]
+
+
+def _draw(pyramid: Pyramid, scale: int, generator: torch.Generator) -> _Draws:
+    settings, device = pyramid.settings, pyramid.device
+    padding = settings.padding
+
+    def raw(n: int) -> torch.Tensor:  # the official generate_noise, unpadded
+        return torch.randn((1, 1 if n == 0 else 3, *pyramid.geometry.shapes[n]), generator=generator, device=device)
+
+    def padded(z: torch.Tensor) -> torch.Tensor:
+        return pad(z.expand(-1, 3, -1, -1), padding)
+
+    z_opt = padded(raw(0)) if scale == 0 else None
+    noise = padded(raw(scale))
+    steps: list[list[torch.Tensor]] = []
+    mixing = []
+    for _ in range(settings.d_steps):
+        steps.append([raw(n) for n in range(scale)])
+        mixing.append(torch.rand((1, 1), generator=generator, device=device).reshape(()))
+    coarser = [padded(torch.cat([step[n] for step in steps])) for n in range(scale)]
+    return _Draws(z_opt, noise, coarser, mixing)
+
+
 def train_scale(
     pyramid: Pyramid,
     *,
@@ -156,22 +187,25 @@ def train_scale(
     device = pyramid.device
     padding = settings.padding
     real = _fmt(pyramid.reals[scale])
-    shape = pyramid.geometry.shapes[scale]
     coarsest = scale == 0
 
     netG = _build(Generator, settings, scale, device)
     netD = _build(Discriminator, settings, scale, device)
+    # the official code draws the initial weights before loading the previous scale's
+    initialise(netG, generator)
+    initialise(netD, generator)
     if warm is not None and warm.widths == settings.widths(scale):
         netG.load_state_dict(warm.generator)
         netD.load_state_dict(warm.critic)
-    else:
-        initialise(netG, generator)
-        initialise(netD, generator)
+    # the official `fixed_noise`, drawn only for its shape: drawn here too, to keep the stream
+    torch.randn((1, 3, *pyramid.geometry.shapes[scale]), generator=generator, device=device)
     netG.train()
     netD.train()
     optimizerD = _adam(netD.parameters(), settings)
     generator_parameters = list(netG.parameters())
-    optimizerG = _adam(generator_parameters, settings)
+    # Updated through `.data`, as PyTorch ≤ 1.4's Adam did: the graph of the critic steps' last
+    # fake stays usable for every generator step and sees the current weights (see above).
+    optimizerG = _adam([p.data for p in generator_parameters], settings)
 
     if coarsest:
         rec_previous = _fmt(pad(pyramid.zeros(0), padding))
@@ -185,21 +219,19 @@ def train_scale(
     if coarsest:
         previous = _fmt(pad(pyramid.zeros(0, d_steps), padding))
 
-    def noise(batch: int = 1) -> torch.Tensor:
-        return gaussian_noise(shape, batch=batch, coarsest=coarsest, padding=padding, generator=generator, device=device)
-
     total = settings.iterations if iterations is None else iterations
     for iteration in range(total):
         lr = settings.lr * settings.lr_factor(iteration)
         _set_lr(optimizerD, lr)
         _set_lr(optimizerG, lr)
+        draws = _draw(pyramid, scale, generator)
         if coarsest:
-            z_opt = _fmt(noise())
-            inputs = _fmt(noise().expand(d_steps, -1, -1, -1))
+            z_opt = _fmt(draws.z_opt)
+            inputs = _fmt(draws.noise.expand(d_steps, -1, -1, -1))
         else:
-            base = noise()
-            previous = _fmt(pad(pyramid.random_input(scale, batch=d_steps, generator=generator), padding))
-            inputs = _fmt(noise_amp * base + previous)
+            coarser = draws.coarser
+            previous = _fmt(pad(pyramid.random_input(scale, batch=d_steps, noise=lambda n, batch: coarser[n]), padding))
+            inputs = _fmt(noise_amp * draws.noise + previous)
 
         last_fake, fakes = _critic_fakes(netG, inputs, previous, identical=coarsest)
 
@@ -208,23 +240,26 @@ def train_scale(
             loss = (
                 netD(fakes[j]).mean()
                 - netD(real).mean()
-                + gradient_penalty(netD, real, fakes[j], weight=settings.lambda_grad, generator=generator)
+                + gradient_penalty(netD, real, fakes[j], weight=settings.lambda_grad, a=draws.mixing[j])
             )
             loss.backward()
             optimizerD.step()
 
-        adversarial = torch.autograd.grad(-netD(last_fake).mean(), generator_parameters)
-        rec_noise = noise_amp * z_opt + rec_previous
-        for _ in range(settings.g_steps):
-            if settings.alpha == 0:
-                gradients = adversarial
-            else:
-                rec_loss = settings.alpha * F.mse_loss(netG(rec_noise, rec_previous), real)
-                rec = torch.autograd.grad(rec_loss, generator_parameters)
-                gradients = [a + r for a, r in zip(adversarial, rec)]
-            for parameter, gradient in zip(generator_parameters, gradients):
-                parameter.grad = gradient
+        critic_input = last_fake.detach().requires_grad_(True)
+        (adversarial,) = torch.autograd.grad(-netD(critic_input).mean(), critic_input)
+        rec_noise = noise_amp * z_opt + rec_previous if settings.alpha != 0 else z_opt
+        for step in range(settings.g_steps):
+            roots, seeds = [last_fake], [adversarial]
+            if settings.alpha != 0:
+                roots.append(settings.alpha * F.mse_loss(netG(rec_noise, rec_previous), real))
+                seeds.append(None)
+            gradients = torch.autograd.grad(roots, generator_parameters, seeds, retain_graph=step < settings.g_steps - 1)
+            for shadow, gradient in zip(optimizerG.param_groups[0]["params"], gradients):
+                shadow.grad = gradient
             optimizerG.step()
+        if settings.rec_pass_at(iteration, total):
+            with torch.no_grad():
+                netG(rec_noise, rec_previous)
     netD.eval()
     return netG, netD, z_opt, noise_amp
 
@@ -235,8 +270,8 @@ def _critic_fakes(
     """The fakes of an iteration's critic steps, and the last one with its autograd graph.
 
     One train-mode forward per critic step, as in the official loop, so that BatchNorm's running
-    statistics see the same sequence; only the last keeps a graph (the first generator step
-    back-propagates through it). At scale 0 every critic step has the same input, so one
+    statistics see the same sequence; only the last keeps a graph (the generator steps
+    back-propagate through it). At scale 0 every critic step has the same input, so one
     forward serves all of them, with the running statistics updated as ``d_steps`` forwards
     would update them.
     """
