@@ -110,15 +110,6 @@ class Pyramid:
         out = self.run(self.zeros(0), first=0, last=scale - 1, noise=lambda n, batch: self.z_opt[n].expand(batch, -1, -1, -1))
         return self.upsamplers[scale - 1](out)
 
-    def noise_source(self, generator: torch.Generator) -> NoiseSource:
-        def draw(scale: int, batch: int) -> torch.Tensor:
-            return gaussian_noise(
-                self.geometry.shapes[scale], batch=batch, coarsest=scale == 0,
-                padding=self.settings.padding, generator=generator, device=self.device,
-            )
-
-        return draw
-
     # -- persistence (tensors, numbers and strings only: loadable with weights_only=True) ------------
     def state(self) -> dict[str, Any]:
         return {

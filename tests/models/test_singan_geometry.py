@@ -128,7 +128,7 @@ def test_networks_have_the_official_layout():
     assert float((out - 0.5).abs().max()) < 1.0
 
 
-def test_penalty_path_of_the_critic_is_the_same_function_with_the_same_second_derivative():
+def test_per_image_path_of_the_critic_is_the_same_function_with_the_same_second_derivative():
     torch = pytest.importorskip("torch")
     from restorebench.models.singan.networks import Discriminator, initialise
     from restorebench.models.singan.training import gradient_penalty
@@ -137,12 +137,16 @@ def test_penalty_path_of_the_critic_is_the_same_function_with_the_same_second_de
     critic = Discriminator(8, 8).double().train()
     initialise(critic, torch.Generator().manual_seed(1))
     real, fake = torch.randn(1, 3, 30, 34, dtype=torch.float64), torch.randn(1, 3, 30, 34, dtype=torch.float64)
-    assert torch.allclose(critic(real), critic.forward_twice_differentiable(real), rtol=0, atol=1e-12)
+    assert torch.allclose(critic(real), critic.per_image(real), rtol=0, atol=1e-12)
+    # a batch through the per-image path = separate training-mode passes of one image each
+    both = critic.per_image(torch.cat([real, fake]))
+    assert torch.allclose(both, torch.cat([critic(real), critic(fake)]), rtol=0, atol=1e-12)
+    assert not torch.allclose(both, critic(torch.cat([real, fake])), rtol=0, atol=1e-6)  # unlike a batch of two
 
     def penalty_grads(twice: bool):
         critic.zero_grad(set_to_none=True)
         mixed = (0.3 * real + 0.7 * fake).requires_grad_(True)
-        out = critic.forward_twice_differentiable(mixed) if twice else critic(mixed)
+        out = critic.per_image(mixed) if twice else critic(mixed)
         (g,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
         (0.1 * ((g.norm(2, dim=1) - 1) ** 2).mean()).backward()
         # (the tail's bias has no gradient: ∇ₓD does not depend on it)
