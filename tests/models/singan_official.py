@@ -471,3 +471,16 @@ def options_from(settings, *, scale_factor: float, iterations: int | None = None
         noise_amp=settings.noise_amp, scale_factor=scale_factor, device=device,
         milestones=(settings.milestone if milestone is None else milestone,), snapshot_every=settings.rec_pass_every,
     )
+
+
+def assert_same_state(ours: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], *, critic: bool = False) -> None:
+    """Two float64 state dicts equal to rounding (1e-11), except parameters whose gradient is zero
+    up to rounding, which Adam divides by its ε = 1e-8 into steps of up to ~1e-7 (1e-6): the
+    biases of convolutions followed by BatchNorm, which subtracts them again (and the running
+    means that track them), and the critic's last bias (its gradient is ``mean(1) − mean(1)``;
+    the penalty does not depend on it)."""
+    assert list(ours) == list(reference)
+    loose = ("conv.bias", "running_mean", *(("tail.bias",) if critic else ()))
+    for key in ours:
+        a, b = ours[key].double(), reference[key].double()
+        assert torch.allclose(a, b, rtol=0, atol=1e-6 if key.endswith(loose) else 1e-11), (key, float((a - b).abs().max()))

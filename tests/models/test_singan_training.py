@@ -76,18 +76,6 @@ def our_scale(settings, geometry, reals, Gs, Zs, amps, record, scale):
     return train_scale(pyramid, generator=rng, warm=warm)
 
 
-def assert_same(ours: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], *, critic: bool = False) -> None:
-    """Equal to rounding, except parameters whose gradient is zero up to rounding, which Adam
-    divides by its ε = 1e-8 into steps of up to ~1e-7: the biases of convolutions followed by
-    BatchNorm, which subtracts them again (and the running means that track them), and the
-    critic's last bias (its gradient is ``mean(1) − mean(1)``; the penalty does not depend on it)."""
-    assert list(ours) == list(reference)
-    loose = ("conv.bias", "running_mean", *(("tail.bias",) if critic else ()))
-    for key in ours:
-        a, b = ours[key].double(), reference[key].double()
-        assert torch.allclose(a, b, rtol=0, atol=1e-6 if key.endswith(loose) else 1e-11), (key, float((a - b).abs().max()))
-
-
 @pytest.fixture(scope="module")
 def reference():
     with official.default_dtype(torch.float64):
@@ -101,10 +89,10 @@ def test_each_scale_trains_as_the_official_loop(float64, reference, scale):
     assert len(Gs) == 4 and reals[0].dtype == torch.float64
     netG, netD, z_opt, noise_amp = our_scale(SETTINGS, geometry, reals, Gs, Zs, amps, record, scale)
 
-    assert_same(netG.state_dict(), Gs[scale].state_dict())
+    official.assert_same_state(netG.state_dict(), Gs[scale].state_dict())
     # the critic's parameters (not its running statistics: they never influence an output, as
     # the critic always runs in training mode)
-    assert_same(dict(netD.named_parameters()), dict(record[scale]["critic"].named_parameters()), critic=True)
+    official.assert_same_state(dict(netD.named_parameters()), dict(record[scale]["critic"].named_parameters()), critic=True)
     assert torch.equal(z_opt, Zs[scale])
     assert noise_amp == pytest.approx(amps[scale], rel=1e-12)
     # the comparison has teeth: training moved the weights, and the warm start is exercised
@@ -125,7 +113,7 @@ def test_an_early_decay_or_a_missing_snapshot_pass_is_caught(float64, reference,
     changed = TrainingSettings(**{**SETTINGS.as_dict(), **change})
     netG, _, _, _ = our_scale(changed, geometry, reals, Gs, Zs, amps, record, 1)
     with pytest.raises(AssertionError):
-        assert_same(netG.state_dict(), Gs[1].state_dict())
+        official.assert_same_state(netG.state_dict(), Gs[1].state_dict())
 
 
 def test_learning_rate_follows_multisteplr_stepped_after_each_iteration():

@@ -9,8 +9,12 @@ iteration's convolutions, each timed alone at its shape on this machine) and how
 gets to it. No reference time comes from anywhere but this run.
 
     .venv/bin/python tests/perf/singan_speed.py [--passes 3] [--threads 2] [--scales 0,6] [--profile 0,6]
+                                                [--clock wall|cpu]
 
 ``--profile`` adds the PyTorch profiler's breakdown by operator of our loop at those scales.
+``--clock cpu`` times with the process's CPU time instead of the wall clock — with
+``--threads 1`` that is the work done, undisturbed by other processes on a busy machine
+(``make perf`` runs the wall-clock version through ``tests/perf/test_singan_perf.py``).
 """
 from __future__ import annotations
 
@@ -96,6 +100,7 @@ class Bench:
 
 
 def build(*, device: str = "cpu", settings=None) -> Bench:
+    """Both loops' frozen pyramid for the test image, in the default dtype."""
     import torch
 
     from restorebench.models.singan.geometry import pyramid_geometry
@@ -123,17 +128,21 @@ def build(*, device: str = "cpu", settings=None) -> Bench:
     return Bench(settings, geometry, pyramid, (Gs, Zs, amps), dev)
 
 
-def _timed(run) -> float:
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def measure(bench: Bench, scale: int, *, passes: int, iterations: int | None = None) -> dict:
+def measure(bench: Bench, scale: int, *, passes: int, iterations: int | None = None, clock: str = "wall") -> dict:
     """Alternating timed passes of both loops at ``scale``, then the roofline."""
     import torch
 
     roofline = roofline_module()
+    now = CLOCKS[clock]
+
+    def timed(run) -> float:
+        start = now()
+        run()
+        return now() - start
+
     k = iterations or ITERATIONS[min(scale, len(ITERATIONS) - 1)]
     rng = torch.Generator(device=bench.device).manual_seed(1)
     torch.manual_seed(1)
@@ -143,9 +152,9 @@ def measure(bench: Bench, scale: int, *, passes: int, iterations: int | None = N
     for p in range(passes):
         order = [("ours", lambda: bench.run_ours(scale, k, rng)), ("official", lambda: bench.run_official(scale, k))]
         for name, run in order if p % 2 == 0 else order[::-1]:
-            (ours if name == "ours" else official).append(_timed(run) / k)
+            (ours if name == "ours" else official).append(timed(run) / k)
     work = roofline.count(bench.settings, bench.geometry, scale)
-    limit = roofline.limit_seconds(work, roofline.measure_throughput(work, device=bench.device))
+    limit = roofline.limit_seconds(work, roofline.measure_throughput(work, device=bench.device, clock=now))
     ratios = [a / b for a, b in zip(ours, official)]
     return {
         "scale": scale, "shape": bench.geometry.shapes[scale], "width": bench.settings.widths(scale)[0],
@@ -175,6 +184,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--scales", default=None, help="comma-separated scales (default: all)")
     parser.add_argument("--profile", default="", help="comma-separated scales to profile by operator")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall", help="wall clock, or the process's CPU time")
     args = parser.parse_args()
     import torch
 
@@ -184,12 +194,13 @@ def main() -> None:
     scales = [int(x) for x in args.scales.split(",")] if args.scales else list(range(bench.geometry.num_scales))
     rows = []
     for scale in scales:
-        rows.append(measure(bench, scale, passes=args.passes))
+        rows.append(measure(bench, scale, passes=args.passes, clock=args.clock))
         print(f"scale {scale} done", file=sys.stderr, flush=True)
     print(table(rows))
     print(
-        f"\nbest of {args.passes} alternating passes; ratio = ours / official; limit = the iteration's convolutions "
-        f"at this machine's speed for their shapes; torch {torch.__version__}, {args.threads} threads, {args.device}; "
+        f"\n{args.clock} clock, best of {args.passes} alternating passes; ratio = ours / official (best, and per pass); "
+        f"limit = the iteration's convolutions at this machine's speed for their shapes; "
+        f"torch {torch.__version__}, {args.threads} threads, {args.device}; "
         f"load average before {load[0]:.2f}, after {os.getloadavg()[0]:.2f}"
     )
     roofline = roofline_module()
