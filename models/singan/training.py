@@ -74,7 +74,7 @@ from restorebench.models.singan.pyramid import Pyramid, pad
 from restorebench.models.singan.settings import TrainingSettings
 from restorebench.models.weights import array_to_tensor
 
-# Memory layouts, measured (tests/perf/singan_speed.py): oneDNN's convolutions and PyTorch's
+# Memory layouts, measured on CPU (site/docs/singan.md, "Training speed"): oneDNN's convolutions and PyTorch's
 # BatchNorm are faster channels-last; PyTorch's GroupNorm backward (the critic's per-image path)
 # is about 20× slower channels-last than contiguous on CPU.
 GENERATOR_FORMAT = torch.channels_last
