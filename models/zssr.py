@@ -53,6 +53,14 @@ Differences from the official code, and why:
 - *Profile ``fast``* (not official): 300 iterations with the policy's schedule shortened (test
   every 10, check every 20, 5-point fit over 50 iterations, 64 iterations between changes),
   crops of 64, no self-ensemble, 10 back-projection steps — see ``site/docs/zssr.md``.
+
+A given downscaling kernel (KernelGAN's estimate, ``models/kernelgan.py``) replaces the bicubic
+``D`` in the sons, the reconstruction error and back-projection, as the official KernelGAN
+repository's ZSSR variant does (``ZSSRforKernelGAN/``, ``imresize.numeric_kernel``): ``D(x)`` is
+each channel correlated with the kernel (scipy ``correlate``, mode ``reflect``: mirrored with the
+edge pixel repeated) and sampled at rows/columns ``round(linspace(0, n − s, ⌈n / s⌉))`` (``s·i``
+when ``s`` divides ``n``). ``U`` stays bicubic. The kernel is first centred by
+:func:`align_kernel` (official ``kernel_shift``) — the caller does this once.
 """
 from __future__ import annotations
 
@@ -134,12 +142,43 @@ def check_size(shape: tuple[int, ...], scale: int) -> None:
         )
 
 
-# -- resampling (MATLAB imresize, bicubic) ----------------------------------------------------
+# -- resampling (MATLAB imresize, bicubic; or a given kernel) ---------------------------------
 
-def downscale(image: np.ndarray, scale: int) -> np.ndarray:
-    """``D``: bicubic, antialiased, to exactly ``size // scale`` (sizes are multiples of ``scale``)."""
+def downscale(image: np.ndarray, scale: int, *, kernel: np.ndarray | None = None) -> np.ndarray:
+    """``D``: bicubic, antialiased, to exactly ``size // scale`` (sizes are multiples of ``scale``);
+    with an (aligned) ``kernel``, :func:`kernel_downscale` instead."""
+    if kernel is not None:
+        return kernel_downscale(image, kernel, scale=scale)
     h, w = image.shape[:2]
     return imresize(image, output_shape=(h // scale, w // scale), method="bicubic")
+
+
+def kernel_downscale(image: np.ndarray, kernel: np.ndarray, *, scale: int) -> np.ndarray:
+    """Official ``numeric_kernel``: ``(k ⋆ x)[r_i, c_j]`` per channel, ``⋆`` correlation centred at
+    index ``size // 2`` with mirrored borders (scipy ``reflect``), ``r_i = round(i · (n − s) / (m − 1))``
+    for ``i < m = ⌈n / s⌉`` (``s·i`` when ``s`` divides ``n``)."""
+    from scipy.ndimage import correlate
+
+    blurred = correlate(image, np.asarray(kernel, dtype=np.float64)[:, :, None], mode="reflect")
+    h, w = image.shape[:2]
+    rows = np.round(np.linspace(0, h - scale, math.ceil(h / scale))).astype(int)
+    cols = np.round(np.linspace(0, w - scale, math.ceil(w / scale))).astype(int)
+    return blurred[rows[:, None], cols]
+
+
+def align_kernel(kernel: np.ndarray, *, scale: int) -> np.ndarray:
+    """Official ``kernel_shift``: move the kernel's centre of mass to ``n // 2 + (s − n mod 2) / 2``
+    (per axis, ``n`` its size) by a cubic-spline shift, after zero-padding it by
+    ``⌈max |shift|⌉ + 1``. For an odd size, correlation centred at ``n // 2`` then looks
+    ``(s − 1) / 2`` pixels forward: output pixel ``i`` averages around the centre of the s×s cell
+    it stands for, as bicubic ``imresize`` does."""
+    from scipy.ndimage import center_of_mass, shift
+
+    kernel = np.asarray(kernel, dtype=np.float64)
+    size = np.array(kernel.shape)
+    offset = size // 2 + 0.5 * (scale - size % 2) - np.array(center_of_mass(kernel))
+    padded = np.pad(kernel, int(np.ceil(np.max(np.abs(offset)))) + 1)
+    return shift(padded, offset)
 
 
 def upscale(image: np.ndarray, scale: int) -> np.ndarray:
@@ -153,10 +192,12 @@ def crop_to_multiple(image: np.ndarray, scale: int) -> np.ndarray:
     return image[: h - h % scale, : w - w % scale]
 
 
-def back_project(sr: np.ndarray, lr: np.ndarray, *, scale: int, iterations: int) -> np.ndarray:
+def back_project(
+    sr: np.ndarray, lr: np.ndarray, *, scale: int, iterations: int, kernel: np.ndarray | None = None
+) -> np.ndarray:
     """``x ← clip(x + U(y − D(x)), 0, 1)``, ``iterations`` times (official ``back_projection``)."""
     for _ in range(iterations):
-        sr = np.clip(sr + upscale(lr - downscale(sr, scale), scale), 0.0, 1.0)
+        sr = np.clip(sr + upscale(lr - downscale(sr, scale, kernel=kernel), scale), 0.0, 1.0)
     return sr
 
 
@@ -273,8 +314,11 @@ class TrainingLog:
     iterations: int = 0
 
 
-def train(image: np.ndarray, *, scale: int, settings: Settings, seed: int, device) -> tuple[Any, TrainingLog]:
-    """Train ZSSR's network on ``image`` (float RGB in [0, 1]) alone, as the official ``train``."""
+def train(
+    image: np.ndarray, *, scale: int, settings: Settings, seed: int, device, kernel: np.ndarray | None = None
+) -> tuple[Any, TrainingLog]:
+    """Train ZSSR's network on ``image`` (float RGB in [0, 1]) alone, as the official ``train``;
+    sons are made with ``kernel`` (aligned, see :func:`align_kernel`) when given, else bicubic."""
     import torch
 
     seeds = np.random.SeedSequence(seed).spawn(2)
@@ -287,12 +331,12 @@ def train(image: np.ndarray, *, scale: int, settings: Settings, seed: int, devic
 
     # Reconstruction test: F(D(y)) against y; its input does not change during training.
     reference = crop_to_multiple(image, scale)
-    test_input = upscale(downscale(reference, scale), scale)
+    test_input = upscale(downscale(reference, scale, kernel=kernel), scale)
     log = TrainingLog(steps=[], errors=[], changes=[0])
     n = settings.fit_points
     for iteration in range(settings.max_iters):
         father = sample_father(image, rng, settings=settings, scale=scale)
-        son = upscale(downscale(father, scale), scale)
+        son = upscale(downscale(father, scale, kernel=kernel), scale)
         x, target = array_to_tensor(son, device), array_to_tensor(father, device)
         loss = torch.mean(torch.abs(x + net(x) - target))
         optimizer.zero_grad(set_to_none=True)
@@ -322,16 +366,18 @@ def train(image: np.ndarray, *, scale: int, settings: Settings, seed: int, devic
     return net.eval(), log
 
 
-def super_resolve(net, image: np.ndarray, *, scale: int, settings: Settings, device) -> np.ndarray:
-    """Official ``final_test``: self-ensemble (8 transforms or 1), back-projection per output,
-    per-pixel median, back-projection of the median."""
+def super_resolve(
+    net, image: np.ndarray, *, scale: int, settings: Settings, device, kernel: np.ndarray | None = None
+) -> np.ndarray:
+    """Official ``final_test``: self-ensemble (8 transforms or 1), back-projection per output
+    (through ``kernel`` when given), per-pixel median, back-projection of the median."""
     outputs = []
     for k in range(8 if settings.self_ensemble else 1):
         transformed = np.ascontiguousarray(dihedral(image, k))
         out = undo_dihedral(predict(net, upscale(transformed, scale), device), k)
-        outputs.append(back_project(out, image, scale=scale, iterations=settings.back_projection_iters))
+        outputs.append(back_project(out, image, scale=scale, iterations=settings.back_projection_iters, kernel=kernel))
     fused = outputs[0] if len(outputs) == 1 else np.median(np.stack(outputs), axis=0)
-    return back_project(fused, image, scale=scale, iterations=settings.back_projection_iters)
+    return back_project(fused, image, scale=scale, iterations=settings.back_projection_iters, kernel=kernel)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
