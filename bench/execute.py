@@ -22,6 +22,7 @@ import numpy as np
 from restorebench import metrics
 from restorebench import models
 from restorebench.bench.plan import Case
+from restorebench.metrics import kernel_accuracy
 from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError
 from restorebench.metrics.imageio import load_image, save_png
 from restorebench.metrics.matlab import imresize
@@ -277,6 +278,12 @@ def execute(task: Task) -> dict[str, list[dict[str, Any]]]:
             row.update(output_path=str(output_path), output_sha256=sha)
             artifacts.append({"case_id": case.case_id, "kind": "output", "path": str(output_path), "sha256": sha})
         row.update(width=int(output.shape[1]), height=int(output.shape[0]))
+        # A method's estimate of the degradation kernel: kept, and scored against the true kernel.
+        kernel_rows = kernel_accuracy.case_rows(
+            method.estimated_kernel(), truth=psf, hr=reference, scale=scale, case_id=case.case_id, run_id=task.run_id,
+            artifact_path=output_path.with_suffix(".kernel.npy") if output_path else None,
+        )
+        artifacts += kernel_rows["artifacts"]
         timings["seconds_save"] = time.perf_counter() - t
     except Exception as exc:
         if isinstance(exc, InvalidImageError):
@@ -292,6 +299,7 @@ def execute(task: Task) -> dict[str, list[dict[str, Any]]]:
         row.update(timings, seconds_total=time.perf_counter() - start, peak_rss_mb=peak_memory_mb(), finished_at=_now())
         return {"cases": [row], "scores": placeholder_scores(task, f"case_{status}", row["error"]), "artifacts": []}
     scores, alignment = _score(task, output, reference)
+    scores += kernel_rows["scores"]
     row["alignment"] = alignment
     row.update(timings, seconds_total=time.perf_counter() - start, peak_rss_mb=peak_memory_mb(), finished_at=_now())
     return {"cases": [row], "scores": scores, "artifacts": artifacts}

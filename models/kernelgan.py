@@ -164,34 +164,22 @@ def resolve_settings(profile: Profile, overrides: dict[str, Any]) -> Settings:
     return replace(PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None})
 
 
-def minimum_side(settings: Settings) -> int:
-    """The smallest LR side KernelGAN accepts: a ``G`` crop after the edge shave."""
-    return settings.input_crop_size + 2 * settings.edge_shave
-
-
-def check_size(shape: tuple[int, ...], settings: Settings) -> None:
-    """Raise :class:`InvalidImageError` unless an ``H×W×3`` image can train KernelGAN."""
+def edge_to_shave(shape: tuple[int, ...], settings: Settings) -> int:
+    """Pixels shaved off each edge before training: the official 10 (boundary effects of
+    synthetic images), or as many as leave room for ``G``'s crop on a smaller image. Raises
+    :class:`InvalidImageError` for an image that is not RGB or is smaller than the crop."""
     if len(shape) != 3 or shape[2] != 3:
         raise InvalidImageError(f"kernelgan: expected an RGB H×W×3 image, got shape {tuple(shape)}")
-    need = minimum_side(settings)
     h, w = shape[:2]
-    if min(h, w) < need:
+    crop = settings.input_crop_size
+    if min(h, w) < crop:
         raise InvalidImageError(
-            f"kernelgan: the LR image is {w}×{h} pixels; it needs at least {need}×{need} "
-            f"(a {settings.input_crop_size}-pixel crop after shaving {settings.edge_shave} pixels per edge)"
+            f"kernelgan: the LR image is {w}×{h} pixels; it needs at least {crop}×{crop} (the generator's crop)"
         )
+    return min(settings.edge_shave, (min(h, w) - crop) // 2)
 
 
 # -- kernels ----------------------------------------------------------------------------------
-
-def bicubic_kernel_x2() -> np.ndarray:
-    """The official ``DownScaleLoss`` kernel: ``w wᵀ`` with ``w_t = ½·cubic(½(t − 3.5))``,
-    t = 0…7 — MATLAB's antialiased bicubic ×½ as one 8×8 correlation kernel (sums to 1)."""
-    x = np.abs(0.5 * (np.arange(8) - 3.5))
-    cubic = np.where(x <= 1, 1.5 * x**3 - 2.5 * x**2 + 1, -0.5 * x**3 + 2.5 * x**2 - 4 * x + 2)
-    w = 0.5 * cubic
-    return np.outer(w, w)
-
 
 def penalty_mask(size: int, *, scale: float = BOUNDARY_PENALTY) -> np.ndarray:
     """Official ``create_penalty_mask``: ``scale · (1 − g / max g)`` with ``g`` a Gaussian of σ =
@@ -422,11 +410,7 @@ def bicubic_downscale_loss(g_input, g_output, bicubic):
     channel, centre-cropped to ``G(x)``'s size (official ``DownScaleLoss``, channels kept apart)."""
     import torch.nn.functional as F
 
-    import os
-    if os.environ.get("KG_BUG"):
-        downscaled = F.conv2d(g_input, bicubic.expand(3, 3, 8, 8), stride=2, padding=3)
-    else:
-        downscaled = F.conv2d(g_input.transpose(0, 1), bicubic, stride=2, padding=3).transpose(0, 1)
+    downscaled = F.conv2d(g_input.transpose(0, 1), bicubic, stride=2, padding=3).transpose(0, 1)
     return F.mse_loss(g_output, shave_to(downscaled, g_output.shape[-1]))
 
 
@@ -512,16 +496,16 @@ def estimate_kernel(image: np.ndarray, *, settings: Settings, seed: int, device)
     import torch
     import torch.nn.functional as F
 
-    check_size(image.shape, settings)
+    edge = edge_to_shave(image.shape, settings)
     rng, generator = _generators(seed)
-    image = shave_edges(image, edge=settings.edge_shave)
+    image = shave_edges(image, edge=edge)
     g_net = build_generator(settings, generator=generator).to(device)
     d_net = build_discriminator(settings, generator=generator).to(device)
     g_opt = torch.optim.Adam(g_net.parameters(), lr=settings.g_lr, betas=(settings.beta1, 0.999))
     d_opt = torch.optim.Adam(d_net.parameters(), lr=settings.d_lr, betas=(settings.beta1, 0.999))
 
     size = settings.g_kernel_size
-    bicubic = torch.tensor(bicubic_kernel_x2(), dtype=torch.float32, device=device)[None, None]
+    bicubic = torch.tensor(zssr.bicubic_kernel(2), dtype=torch.float32, device=device)[None, None]
     mask = torch.tensor(penalty_mask(size), dtype=torch.float32, device=device)
     center = wanted_center(size)
     schedule = Schedule(settings)
@@ -577,83 +561,34 @@ def estimate_kernel(image: np.ndarray, *, settings: Settings, seed: int, device)
     return post_process_kernel(kernel.detach().cpu().numpy(), n=settings.n_filtering), log
 
 
-def kernel_for_scale(kernel_x2: np.ndarray, scale: int) -> np.ndarray:
-    """The downscaling kernel ZSSR uses at ``scale``: the ×2 estimate, or its analytic ×4 kernel."""
-    if scale == 2:
-        return kernel_x2
+def estimate_psf(image: np.ndarray, *, scale: int, settings: Settings, seed: int, device) -> tuple[np.ndarray, EstimationLog]:
+    """The blur PSF of ``image`` for ``scale`` in the dataset convention (``LR = (psf ∗ HR)↓s``,
+    convolution): KernelGAN's ×2 correlation kernel flipped, or for ×4 its analytic ×4 kernel."""
+    if scale not in (2, 4):
+        raise RestoreBenchError(f"kernelgan: estimates ×2 and ×4 kernels (official), not ×{scale}")
+    kernel, log = estimate_kernel(image, settings=settings, seed=seed, device=device)
     if scale == 4:
-        return analytic_kernel_x4(kernel_x2)
-    raise RestoreBenchError(f"kernelgan: estimates ×2 and ×4 kernels, not ×{scale}")
+        kernel = analytic_kernel_x4(kernel)
+    return np.ascontiguousarray(kernel[::-1, ::-1]), log
 
 
 # -- the method -------------------------------------------------------------------------------
 
-ZSSR_PAPER = replace(
-    zssr.PAPER, self_ensemble=False, back_projection_iters=2, leave_as_is_probability=1.0, no_interpolate_probability=0.0
-)
-ZSSR_FAST = replace(zssr.FAST, back_projection_iters=2, leave_as_is_probability=1.0, no_interpolate_probability=0.0)
-ZSSR_PROFILES: dict[str, zssr.Settings] = {"paper": ZSSR_PAPER, "fast": ZSSR_FAST}
+class KernelGANZSSRParams(zssr.ZSSRParams):
+    """Parameters of ``kernelgan_zssr``: those of ``zssr`` with the kernel estimated by KernelGAN."""
 
-
-class KernelGANZSSRParams(BaseModel):
-    """Parameters of the ``kernelgan_zssr`` method. Unset overrides take the profile's value."""
-
-    model_config = ConfigDict(extra="forbid")
-    profile: Profile = Field("paper", description="paper: official KernelGAN + its ZSSR; fast: CPU profile (≈35 s for 96×96 at ×2)")
-    scale: Literal[2, 4] | None = Field(None, description="SR factor; default: the dataset's")
-    kernelgan_iters: int | None = Field(None, ge=1, description="KernelGAN iterations (official 3000)")
-    zssr_max_iters: int | None = Field(None, ge=1, description="ZSSR training iterations at most (official 3000)")
-    zssr_crop_size: int | None = Field(None, ge=8, description="ZSSR father crop side in LR pixels (official 128)")
-    back_projection_iters: int | None = Field(None, ge=0, description="ZSSR back-projection steps (official 2)")
-
-    def kernelgan_overrides(self) -> dict[str, Any]:
-        return {"max_iters": self.kernelgan_iters}
-
-    def zssr_overrides(self) -> dict[str, Any]:
-        return {"max_iters": self.zssr_max_iters, "crop_size": self.zssr_crop_size,
-                "back_projection_iters": self.back_projection_iters}
+    profile: Profile = Field("paper", description="paper: official KernelGAN + its ZSSR; fast: CPU profile (see site/docs/kernelgan.md)")
+    kernel: Literal["estimated"] = Field("estimated", description="always KernelGAN's estimate")
+    scale: Literal[2, 4] | None = Field(None, description="SR factor (×2 or ×4, official); default: the dataset's")
 
 
 @register()
-class KernelGANZSSR(Method):
+class KernelGANZSSR(zssr.ZSSR):
     """KernelGAN (Bell-Kligler et al. 2019) estimates the image's downscaling kernel; ZSSR uses it."""
 
     name = "kernelgan_zssr"
-    tasks = frozenset({"sr"})
     Params = KernelGANZSSRParams
     summary = "KernelGAN + ZSSR (Bell-Kligler et al. 2019): internal-GAN kernel estimate, then ZSSR with it"
 
-    def __init__(self, params: BaseModel | None = None, **kwargs: Any):
-        super().__init__(params, **kwargs)
-        profile = self.params.profile
-        self.settings = resolve_settings(profile, self.params.kernelgan_overrides())
-        self.zssr_settings = replace(
-            ZSSR_PROFILES[profile], **{k: v for k, v in self.params.zssr_overrides().items() if v is not None}
-        )
-        # Of the last restored image: the kernel ZSSR used (before its alignment) and the logs.
-        self.kernel: np.ndarray | None = None
-        self.log: EstimationLog | None = None
-        self.zssr_log: zssr.TrainingLog | None = None
-
-    @property
-    def params_dict(self) -> dict[str, Any]:
-        """The parameters given (unset overrides are left out of records and hashes)."""
-        return self.params.model_dump(mode="json", exclude_none=True)
-
     def sr_scales(self) -> frozenset[int] | None:
         return frozenset({self.params.scale}) if self.params.scale else frozenset({2, 4})
-
-    def restore(self, image: np.ndarray) -> np.ndarray:
-        scale = int(self.params.scale or self.ctx.scale)
-        if scale not in (2, 4):
-            raise RestoreBenchError(f"kernelgan_zssr: super-resolves by ×2 or ×4 (official), got ×{scale}")
-        device = select_device(self.ctx.device)
-        lr = image.astype(np.float64) / 255.0
-        kernel_x2, self.log = estimate_kernel(lr, settings=self.settings, seed=self.ctx.seed, device=device)
-        self.kernel = kernel_for_scale(kernel_x2, scale)
-        aligned = zssr.align_kernel(self.kernel, scale=scale)
-        net, self.zssr_log = zssr.train(
-            lr, scale=scale, settings=self.zssr_settings, seed=self.ctx.seed, device=device, kernel=aligned
-        )
-        sr = zssr.super_resolve(net, lr, scale=scale, settings=self.zssr_settings, device=device, kernel=aligned)
-        return zssr.to_uint8(sr)
