@@ -105,10 +105,10 @@ def test_fitting_lowers_the_loss_and_matches_the_input(small_lr):
     sr, log = D.fit(small_lr, scale=2, settings=settings, seed=0, device="cpu", iterations=60)
     losses = np.array(log.losses)
     assert sr.shape == (48, 48, 3) and 0.0 <= sr.min() and sr.max() <= 1.0
-    # Measured (seed 0): 0.0443 → 0.0035. Mean of each block of 10 iterations falls block by block.
+    # Measured (seed 0): block means 0.064, 0.026, 0.012, 0.0073, 0.0058, 0.0051 (first loss 0.093).
     blocks = losses.reshape(6, 10).mean(axis=1)
     assert np.all(np.diff(blocks) < 0) and blocks[-1] < 0.2 * blocks[0]
-    # The output, downscaled through D, is close to the input (noise regularisation keeps it from exact).
+    # The output, downscaled through D, is as close to the input as the fit (measured 0.0036 vs 0.0051).
     with torch.no_grad():
         down = D.build_downsampler(2)(torch.as_tensor(sr.transpose(2, 0, 1)[None], dtype=torch.float32))[0]
     assert np.mean((down.numpy().transpose(1, 2, 0) - small_lr) ** 2) < 2 * losses[-10:].mean()
