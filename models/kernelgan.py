@@ -98,16 +98,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from restorebench.metrics.device import select_device
 from restorebench.metrics.errors import InvalidImageError, RestoreBenchError
 from restorebench.metrics.matlab import imresize
 from restorebench.models import zssr
-from restorebench.models.base import Method, register
+from restorebench.models.base import register
 from restorebench.models.weights import array_to_tensor
 
 Profile = Literal["paper", "fast"]
+SCALES = frozenset({2, 4})  # ×2 estimated, ×4 derived from it (official)
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)  # official util.rgb2gray
 
 
@@ -588,7 +588,7 @@ def estimate_kernel(image: np.ndarray, *, settings: Settings, seed: int, device)
 def estimate_psf(image: np.ndarray, *, scale: int, settings: Settings, seed: int, device) -> tuple[np.ndarray, EstimationLog]:
     """The blur PSF of ``image`` for ``scale`` in the dataset convention (``LR = (psf ∗ HR)↓s``,
     convolution): KernelGAN's ×2 correlation kernel flipped, or for ×4 its analytic ×4 kernel."""
-    if scale not in (2, 4):
+    if scale not in SCALES:
         raise RestoreBenchError(f"kernelgan: estimates ×2 and ×4 kernels (official), not ×{scale}")
     kernel, log = estimate_kernel(image, settings=settings, seed=seed, device=device)
     if scale == 4:
@@ -603,7 +603,6 @@ class KernelGANZSSRParams(zssr.ZSSRParams):
 
     profile: Profile = Field("paper", description="paper: official KernelGAN + its ZSSR; fast: CPU profile (see site/docs/kernelgan.md)")
     kernel: Literal["estimated"] = Field("estimated", description="always KernelGAN's estimate")
-    scale: Literal[2, 4] | None = Field(None, description="SR factor (×2 or ×4, official); default: the dataset's")
 
 
 @register()
@@ -613,6 +612,3 @@ class KernelGANZSSR(zssr.ZSSR):
     name = "kernelgan_zssr"
     Params = KernelGANZSSRParams
     summary = "KernelGAN + ZSSR (Bell-Kligler et al. 2019): internal-GAN kernel estimate, then ZSSR with it"
-
-    def sr_scales(self) -> frozenset[int] | None:
-        return frozenset({self.params.scale}) if self.params.scale else frozenset({2, 4})

@@ -463,9 +463,11 @@ class ZSSRParams(BaseModel):
     kernelgan_iters: int | None = Field(None, ge=1, description="kernel: estimated — KernelGAN iterations (official 3000)")
 
     @model_validator(mode="after")
-    def _kernelgan_options_need_an_estimate(self) -> "ZSSRParams":
+    def _estimates_fit_the_options(self) -> "ZSSRParams":
         if self.kernelgan_iters is not None and self.kernel != "estimated":
             raise ValueError(f"kernelgan_iters applies to kernel: estimated only (kernel is {self.kernel})")
+        if self.kernel == "estimated" and self.scale not in (None, 2, 4):
+            raise ValueError(f"kernel: estimated works at ×2 and ×4 (KernelGAN's kernels), not ×{self.scale}")
         return self
 
     def overrides(self) -> dict[str, Any]:
@@ -511,6 +513,12 @@ class ZSSR(Method):
     def estimated_kernel(self) -> np.ndarray | None:
         """The PSF the last result assumed: bicubic, the dataset's, or KernelGAN's estimate."""
         return self.psf
+
+    def sr_scales(self) -> frozenset[int] | None:
+        """Any factor; ×2 and ×4 with ``kernel: estimated`` (KernelGAN's kernels)."""
+        if self.params.scale:
+            return frozenset({self.params.scale})
+        return frozenset({2, 4}) if self.params.kernel == "estimated" else None
 
     def restore(self, image: np.ndarray) -> np.ndarray:
         scale = int(self.params.scale or self.ctx.scale)

@@ -115,6 +115,11 @@ def test_each_kernel_choice_takes_its_official_configuration():
     assert Z.resolve_settings("fast", {"back_projection_iters": 5}, kernel="given").back_projection_iters == 5
     with pytest.raises(ValueError, match="kernelgan_iters applies to kernel: estimated only"):
         models.get("zssr", kernelgan_iters=10)
+    # KernelGAN's kernels exist for ×2 and ×4: other factors are not planned, or refused when asked for.
+    assert models.get("zssr").sr_scales() is None and models.get("zssr", scale=3).sr_scales() == frozenset({3})
+    assert models.get("zssr", kernel="estimated").sr_scales() == frozenset({2, 4})
+    with pytest.raises(ValueError, match="works at ×2 and ×4"):
+        models.get("zssr", kernel="estimated", scale=3)
 
 
 def test_exposed_kernel_is_the_one_assumed(astronaut):
