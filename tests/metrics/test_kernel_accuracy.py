@@ -108,3 +108,12 @@ metrics: [psnr]
     assert status == "ok" and value == pytest.approx(KA.kernel_error(bicubic_kernel(2), truth))
     (kind, path), = artifacts
     np.testing.assert_array_equal(np.load(path), bicubic_kernel(2))
+
+
+def test_metric_records_fit_the_metrics_table():
+    from restorebench.bench.store import TABLES
+
+    records = {r["name"]: r for r in KA.metric_records()}
+    assert set(records) == {"kernel_error", "kernel_psnr"}
+    assert not records["kernel_error"]["higher_is_better"] and records["kernel_psnr"]["higher_is_better"]
+    assert all(set(r) == set(TABLES["metrics"]) for r in records.values())
