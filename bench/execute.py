@@ -6,6 +6,7 @@ names the file or the method, so that the run goes on and nothing already stored
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import math
@@ -21,7 +22,9 @@ import numpy as np
 
 from restorebench import metrics
 from restorebench import models
+from restorebench.bench.chains import Chain, ChainStageError
 from restorebench.bench.plan import Case
+from restorebench.bench.store import ArtifactRow, CaseResult, CaseRow, ScoreRow
 from restorebench.metrics import kernel_accuracy
 from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError
 from restorebench.metrics.imageio import load_image, save_png
@@ -33,6 +36,11 @@ from restorebench.models.base import Method, RestoreContext
 class MetricSpecLite:
     name: str
     options: tuple[tuple[str, Any], ...] = ()
+    label: str | None = None  # the name its scores are stored under, when not ``name``
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
 
 
 @dataclass(frozen=True)
@@ -47,17 +55,53 @@ class Task:
     score_only: tuple[str, ...] = ()  # metric names, for a finished case missing some scores
     output_path: str | None = None
     save_outputs: bool = True
+    preparation_key: str | None = None  # the shared preparation this case waits for
+    reuse_stages: bool = True  # a chain may reuse its stages' cached outputs (not with --fresh)
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """Expensive work several cases share (training on a photo), done once per ``key`` before them
+    by building the method and calling its ``prepare`` on ``case`` (the first case that needs it);
+    the method caches the result on disk, where the cases find it."""
+
+    key: str
+    case: Case
+    out_dir: str
+    run_id: str
+    device: str = "auto"
+
+    @property
+    def what(self) -> str:
+        return f"{self.case.variant.name} {self.case.variant.shared_preparation or 'preparation'} of {self.case.item.item}"
+
+    def result(self, status: str, error: str | None, *, seconds: float) -> "PreparationResult":
+        return PreparationResult(key=self.key, what=self.what, variant_id=self.case.variant.variant_id, status=status,
+                                 error=error, seconds=seconds, run_id=self.run_id, finished_at=_now())
+
+
+@dataclass
+class PreparationResult:
+    key: str
+    what: str
+    variant_id: str
+    status: str  # ok | failed | timeout | crashed | unavailable | invalid_input
+    error: str | None
+    seconds: float
+    run_id: str
+    finished_at: dt.datetime
 
 
 # -- per-process caches -----------------------------------------------------------------------------
-_METHODS: dict[str, Method] = {}
+_METHODS: dict[str, Method | Chain] = {}
 _METRICS: dict[MetricSpecLite, metrics.Metric] = {}
 
 
-def _method(case: Case) -> Method:
+def _method(case: Case) -> Method | Chain:
     key = case.variant.variant_id
     if key not in _METHODS:
-        _METHODS[key] = models.get(case.variant.name, **case.variant.params)
+        variant = case.variant
+        _METHODS[key] = Chain(variant.stages) if variant.stages else models.get(variant.name, **variant.params)
     return _METHODS[key]
 
 
@@ -99,8 +143,8 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"[:2000]
 
 
-def output_problem(output: Any, expected: tuple[int, ...], method: str) -> str | None:
-    """Why a method's output is unusable, or None."""
+def output_problem(output: Any, expected: tuple[int, ...] | None, method: str) -> str | None:
+    """Why a method's output is unusable, or None (``expected``: its shape; None: any H×W×3)."""
     if not isinstance(output, np.ndarray):
         return f"method '{method}' returned {type(output).__name__}, expected a uint8 numpy array"
     if output.dtype.kind == "f" and not np.all(np.isfinite(output)):
@@ -108,7 +152,9 @@ def output_problem(output: Any, expected: tuple[int, ...], method: str) -> str |
         return f"method '{method}' returned {bad} NaN/inf values"
     if output.dtype != np.uint8:
         return f"method '{method}' returned {output.dtype} pixels, expected uint8"
-    if output.shape != expected:
+    if expected is None and (output.ndim != 3 or output.shape[2] != 3 or 0 in output.shape):
+        return f"method '{method}' returned shape {output.shape}, expected H×W×3"
+    if expected is not None and output.shape != expected:
         return f"method '{method}' returned shape {output.shape}, expected {expected}"
     return None
 
@@ -151,10 +197,9 @@ def _psf(case: Case) -> np.ndarray | None:
 
 def _score(
     task: Task, output: np.ndarray, reference: np.ndarray | None, names: tuple[str, ...] | None = None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[ScoreRow], str | None]:
     """Score rows of ``output``, and how it was registered to the reference (None: not at all)."""
     rows = []
-    aligned_reference = reference
     aligned_output = output
     alignment = None
     if reference is not None and task.case.item.align != "none":
@@ -163,66 +208,74 @@ def _score(
         aligned_output, (dy, dx) = register_to(output, reference, method=task.case.item.align)
         alignment = f"{task.case.item.align} dy={dy:+.2f} dx={dx:+.2f}"
     for spec in task.metrics:
-        if names is not None and spec.name not in names:
+        if names is not None and spec.key not in names:
             continue
-        row = {"case_id": task.case.case_id, "metric": spec.name, "value": None, "error": None, "run_id": task.run_id}
+        row = ScoreRow(task.case.case_id, spec.key, status="ok", run_id=task.run_id)
         start = time.perf_counter()
         try:
             metric = _metric(spec)
-            if metric.kind == "FR" and aligned_reference is None:
-                row.update(status="not_applicable", error="no reference image for this item")
+            if metric.kind == "FR" and reference is None:
+                row.status, row.error = "not_applicable", "no reference image for this item"
             else:
-                value = metric(aligned_output, aligned_reference) if metric.kind == "FR" else metric(output)
+                value = metric(aligned_output, reference) if metric.kind == "FR" else metric(output)
                 if math.isnan(value):
-                    row.update(status="failed", error=f"metric '{spec.name}' returned NaN")
+                    row.status, row.error = "failed", f"metric '{spec.key}' returned NaN"
                 else:
-                    row.update(status="ok", value=value)
+                    row.value = value
         except WeightsUnavailableError as exc:
-            row.update(status="unavailable", error=str(exc))
+            row.status, row.error = "unavailable", str(exc)
         except Exception as exc:  # a metric failure must not lose the case or the run
-            row.update(status="failed", error=describe_exception(exc))
-        row["seconds"] = time.perf_counter() - start
+            row.status, row.error = "failed", describe_exception(exc)
+        row.seconds = time.perf_counter() - start
         rows.append(row)
     return rows, alignment
 
 
-def case_row(task: Task) -> dict[str, Any]:
+def case_row(task: Task) -> CaseRow:
     case = task.case
     item = case.item
-    return {
-        "case_id": case.case_id,
-        "run_id": task.run_id,
-        "origin": "run",
-        "dataset": item.dataset,
-        "task": item.task,
-        "domain": item.domain,
-        "group_name": item.group,
-        "item": item.item,
-        "blur": item.blur,
-        "scale": item.scale,
-        "method": case.variant.name,
-        "variant_id": case.variant.variant_id,
-        "seed": case.seed,
-        "sample": case.sample,
-        "input_path": str(item.input_path),
-        "input_sha256": case.input_sha256,
-        "reference_path": str(item.reference_path) if item.reference_path else None,
-        "status": "ok",
-        "error": None,
-    }
+    return CaseRow(
+        case_id=case.case_id,
+        run_id=task.run_id,
+        dataset=item.dataset,
+        task=item.task,
+        domain=item.domain,
+        group_name=item.group,
+        item=item.item,
+        blur=item.blur,
+        scale=item.scale,
+        method=case.variant.name,
+        variant_id=case.variant.variant_id,
+        seed=case.seed,
+        sample=case.sample,
+        input_path=str(item.input_path),
+        input_sha256=case.input_sha256,
+        reference_path=str(item.reference_path) if item.reference_path else None,
+    )
 
 
-def placeholder_scores(task: Task, status: str, error: str | None) -> list[dict[str, Any]]:
+def placeholder_scores(task: Task, status: str, error: str | None) -> list[ScoreRow]:
     """One row per metric for a case that produced no output, so that every (case, metric) has
     exactly one row and a leaderboard can count what is missing."""
-    return [
-        {"case_id": task.case.case_id, "metric": m.name, "value": None, "status": status, "error": error, "seconds": 0.0, "run_id": task.run_id}
-        for m in task.metrics
-    ]
+    return [ScoreRow(task.case.case_id, m.key, status=status, error=error, run_id=task.run_id) for m in task.metrics]
 
 
-def execute(task: Task) -> dict[str, list[dict[str, Any]]]:
-    """Run one task and return the rows to store: ``{"cases": [...], "scores": [...], "artifacts": [...]}``."""
+def failed_scores(task: Task, error: str) -> list[ScoreRow]:
+    """Rows for the new metrics of a stored case that could not be scored."""
+    return [ScoreRow(task.case.case_id, m, status="failed", error=error, run_id=task.run_id) for m in task.score_only]
+
+
+def stopped_case(task: Task, status: str, message: str) -> CaseResult:
+    """The result of a task whose worker was stopped (timeout) or died (crashed)."""
+    if task.score_only:  # the case itself is fine; only the new scores failed
+        return CaseResult(None, failed_scores(task, message))
+    row = case_row(task)
+    row.status, row.error, row.finished_at = status, message, _now()
+    return CaseResult(row, placeholder_scores(task, f"case_{status}", message))
+
+
+def execute(task: Task) -> CaseResult:
+    """Run one task and return the rows to store."""
     if task.score_only:
         return _rescore(task)
     case = task.case
@@ -231,92 +284,168 @@ def execute(task: Task) -> dict[str, list[dict[str, Any]]]:
     reset_peak_memory()
     start = time.perf_counter()
     stage = "load"
+    artifacts: list[ArtifactRow] = []
+    kernel: np.ndarray | None = None  # the degradation kernel the method estimated, if it did
     output_path: Path | None = None
     try:
-        t = time.perf_counter()
-        image = _load(case.item.input_path, case.item.size)
-        reference = _load(case.item.reference_path, case.item.size)
-        training = reference if case.item.training_path == case.item.reference_path else _load(case.item.training_path, case.item.size)
-        psf = _psf(case) if case.item.size is None else None
-        timings["seconds_load"] = time.perf_counter() - t
-        assert image is not None
+        if case.variant.set_level:
+            stage = "prepare"
+            reference, output = None, _sample_of_set(task, timings)
+            problem = output_problem(output, None, case.variant.name)
+        else:
+            t = time.perf_counter()
+            image = _load(case.item.input_path, case.item.size)
+            reference = _load(case.item.reference_path, case.item.size)
+            training = reference if case.item.training_path == case.item.reference_path else _load(case.item.training_path, case.item.size)
+            psf = _psf(case) if case.item.size is None else None
+            timings["seconds_load"] = time.perf_counter() - t
+            assert image is not None
 
-        stage = "prepare"
-        t = time.perf_counter()
-        method = _method(case)
-        context = RestoreContext(
-            task=case.item.task,  # type: ignore[arg-type]
-            scale=case.item.scale,
-            psf=psf,
-            training_image=training,
-            blur=case.item.blur,
-            seed=case.seed,
-            sample=case.sample,
-            cache_dir=Path(task.out_dir) / "cache",
-            device=task.device,
-            item_id=case.item.item,
-        )
-        method.prepare(context)
-        timings["seconds_prepare"] = time.perf_counter() - t
+            stage = "prepare"
+            t = time.perf_counter()
+            method = _method(case)
+            if isinstance(method, Chain):
+                method.reuse = task.reuse_stages
+            method.prepare(_context(case, psf=psf, training=training, out_dir=task.out_dir, device=task.device))
+            timings["seconds_prepare"] = time.perf_counter() - t
 
-        stage = "restore"
-        t = time.perf_counter()
-        output = method.restore(image)
-        timings["seconds_restore"] = time.perf_counter() - t
-        h, w = image.shape[:2]
-        scale = case.item.scale if case.item.task == "sr" else 1
-        problem = output_problem(output, (h * scale, w * scale, 3), case.variant.name)
+            stage = "restore"
+            t = time.perf_counter()
+            try:
+                output = method.restore(image)
+            finally:
+                timings["seconds_restore"] = time.perf_counter() - t
+                if isinstance(method, Chain):  # its stages prepare inside restore: count that as preparing
+                    _record_stages(row, artifacts, method, timings)
+            kernel = method.estimated_kernel()
+            h, w = image.shape[:2]
+            scale = case.item.scale if case.item.task == "sr" else 1
+            problem = output_problem(output, (h * scale, w * scale, 3), case.variant.name)
         if problem:
             raise _BadOutput(problem)
 
         stage = "save"
         t = time.perf_counter()
-        artifacts = []
         if task.save_outputs:
             output_path = output_path_for(task)
-            sha = save_png(output, output_path)
-            row.update(output_path=str(output_path), output_sha256=sha)
-            artifacts.append({"case_id": case.case_id, "kind": "output", "path": str(output_path), "sha256": sha})
-        row.update(width=int(output.shape[1]), height=int(output.shape[0]))
+            try:
+                sha = save_png(output, output_path)
+            except OSError as exc:  # full, read-only or forbidden --out: every case would fail alike
+                return CaseResult(None, fatal=f"cannot write outputs under {task.out_dir}: {exc.strerror or exc} ({exc.filename or output_path})")
+            row.output_path, row.output_sha256 = str(output_path), sha
+            artifacts.append(ArtifactRow(case.case_id, "output", str(output_path), sha))
+        row.width, row.height = int(output.shape[1]), int(output.shape[0])
         # A method's estimate of the degradation kernel: kept, and scored against the true kernel.
         kernel_rows = kernel_accuracy.case_rows(
-            method.estimated_kernel(), truth=psf, hr=reference, scale=scale, case_id=case.case_id, run_id=task.run_id,
+            kernel, truth=psf if kernel is not None else None, hr=reference, scale=case.item.scale or 1,
+            case_id=case.case_id, run_id=task.run_id,
             artifact_path=output_path.with_suffix(".kernel.npy") if output_path else None,
         )
-        artifacts += kernel_rows["artifacts"]
+        artifacts += [ArtifactRow(**a) for a in kernel_rows["artifacts"]]
         timings["seconds_save"] = time.perf_counter() - t
     except Exception as exc:
-        if isinstance(exc, InvalidImageError):
-            status = "invalid_input"
-        elif isinstance(exc, WeightsUnavailableError):
-            status = "unavailable"
-        else:
-            status = "failed"
+        status = status_of(exc)
         message = describe_exception(exc)
-        if status == "failed" and not isinstance(exc, _BadOutput):
+        if status == "failed" and not isinstance(exc, (_BadOutput, ChainStageError)):
             message = f"{stage}: {message}"
-        row.update(status=status, error=message)
-        row.update(timings, seconds_total=time.perf_counter() - start, peak_rss_mb=peak_memory_mb(), finished_at=_now())
-        return {"cases": [row], "scores": placeholder_scores(task, f"case_{status}", row["error"]), "artifacts": []}
-    scores, alignment = _score(task, output, reference)
-    scores += kernel_rows["scores"]
-    row["alignment"] = alignment
-    row.update(timings, seconds_total=time.perf_counter() - start, peak_rss_mb=peak_memory_mb(), finished_at=_now())
-    return {"cases": [row], "scores": scores, "artifacts": artifacts}
+        row.status, row.error = status, message
+        _finish(row, timings, start)
+        return CaseResult(row, placeholder_scores(task, f"case_{status}", message), artifacts)
+    scores, row.alignment = _score(task, output, reference)
+    scores += [ScoreRow(**r) for r in kernel_rows["scores"]]
+    _finish(row, timings, start)
+    return CaseResult(row, scores, artifacts)
 
 
-def _rescore(task: Task) -> dict[str, list[dict[str, Any]]]:
+def _record_stages(row: CaseRow, artifacts: list[ArtifactRow], chain: Chain, timings: dict[str, float]) -> None:
+    """A chain's stage records into its case row (``stages``), each stage's cached output as an
+    artifact (``stage1``, ``stage2``, …), and its stages' preparation time into ``seconds_prepare``."""
+    row.stages = [dataclasses.asdict(record) for record in chain.records]
+    artifacts += [ArtifactRow(row.case_id, f"stage{r.stage}", r.path, r.sha256) for r in chain.records if r.sha256]
+    timings["seconds_prepare"] += chain.seconds_prepare
+    timings["seconds_restore"] -= chain.seconds_prepare
+
+
+def _context(case: Case, *, psf: np.ndarray | None, training: np.ndarray | None, out_dir: str, device: str) -> RestoreContext:
+    return RestoreContext(
+        task=case.item.task,  # type: ignore[arg-type]
+        scale=case.item.scale,
+        psf=psf,
+        training_image=training,
+        blur=case.item.blur,
+        seed=case.seed,
+        sample=case.sample,
+        cache_dir=Path(out_dir) / "cache",
+        device=device,
+        item_id=case.item.item,
+    )
+
+
+def status_of(exc: BaseException) -> str:
+    """A case's status for an exception its method raised (a chain's: what its stage raised)."""
+    if isinstance(exc, ChainStageError):
+        exc = exc.cause
+    if isinstance(exc, InvalidImageError):
+        return "invalid_input"
+    if isinstance(exc, WeightsUnavailableError):
+        return "unavailable"
+    return "failed"
+
+
+def _prepared_set_method(case: Case, *, out_dir: str, device: str):
+    """A set-level method trained (or loaded from its cache) on the case's set."""
+    images = [load_image(path) for path in case.item.set_paths]
+    method = _method(case)
+    method.prepare_set(images, cache_dir=Path(out_dir) / "cache", seed=case.seed, device=device)
+    return method
+
+
+def _sample_of_set(task: Task, timings: dict[str, float]) -> np.ndarray:
+    """A set-level case: the set's model (trained by the shared preparation: loaded here), then
+    sample ``case.sample`` of it."""
+    t = time.perf_counter()
+    method = _prepared_set_method(task.case, out_dir=task.out_dir, device=task.device)
+    timings["seconds_prepare"] = time.perf_counter() - t
+    t = time.perf_counter()
+    output = method.sample(task.case.sample, seed=task.case.seed)
+    timings["seconds_restore"] = time.perf_counter() - t
+    return output
+
+
+def prepare_shared(preparation: Preparation) -> PreparationResult:
+    """Do a shared preparation (the method trains and caches); never raises for its own problems."""
+    case = preparation.case
+    start = time.perf_counter()
+    try:
+        if case.variant.set_level:
+            _prepared_set_method(case, out_dir=preparation.out_dir, device=preparation.device)
+            return preparation.result("ok", None, seconds=time.perf_counter() - start)
+        training = _load(case.item.training_path, case.item.size)
+        psf = _psf(case) if case.item.size is None else None
+        method = _method(case)
+        method.prepare(_context(case, psf=psf, training=training, out_dir=preparation.out_dir, device=preparation.device))
+    except Exception as exc:
+        return preparation.result(status_of(exc), describe_exception(exc), seconds=time.perf_counter() - start)
+    return preparation.result("ok", None, seconds=time.perf_counter() - start)
+
+
+def _finish(row: CaseRow, timings: dict[str, float], start: float) -> None:
+    for key, seconds in timings.items():
+        setattr(row, key, seconds)
+    row.seconds_total = time.perf_counter() - start
+    row.peak_rss_mb = peak_memory_mb()
+    row.finished_at = _now()
+
+
+def _rescore(task: Task) -> CaseResult:
     """Score a finished case's saved output with metrics it has no valid score for yet."""
     assert task.output_path is not None
     try:
         output = load_image(task.output_path)
         reference = _load(task.case.item.reference_path, task.case.item.size)
     except InvalidImageError as exc:
-        return {"cases": [], "scores": [
-            {"case_id": task.case.case_id, "metric": m, "value": None, "status": "failed", "error": str(exc), "seconds": 0.0, "run_id": task.run_id}
-            for m in task.score_only
-        ], "artifacts": []}
-    return {"cases": [], "scores": _score(task, output, reference, task.score_only)[0], "artifacts": []}
+        return CaseResult(None, failed_scores(task, str(exc)))
+    return CaseResult(None, _score(task, output, reference, task.score_only)[0])
 
 
 class _BadOutput(RestoreBenchError):

@@ -9,27 +9,27 @@ memory) is recorded as ``crashed``; the run goes on either way.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
-import multiprocessing as mp
-import os
 import signal
 import sys
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 from restorebench.bench import provenance
-from restorebench.bench.execute import MetricSpecLite, Task, case_row, execute, placeholder_scores
-from restorebench.bench.plan import Plan, file_digest, make_plan
+from restorebench.bench.execute import MetricSpecLite, Preparation, PreparationResult, Task, stopped_case
+from restorebench.bench.executors import Scheduler, run_inline, run_pool
+from restorebench.bench.plan import DEFAULT_MAX_CASES, Plan, file_digest, make_plan
 from restorebench.bench.spec import LoadedSpec, variant_record
-from restorebench.bench.store import Store, StoreWriteError
+from restorebench.bench.store import ArtifactRow, CaseResult, CaseRow, ScoreRow, Store, StoreWriteError
+from restorebench.metrics.errors import RestoreBenchError
 
 FLUSH_EVERY_CASES = 32
 FLUSH_EVERY_SECONDS = 1.0
+MAX_PROBLEMS_SHOWN = 10
 
 
 @dataclass
@@ -40,43 +40,58 @@ class RunOptions:
     limit: int | None = None
     workers: int | None = None  # None: the spec's
     timeout: float | None = None  # None: the spec's
+    prepare_timeout: float | None = None  # None: the spec's
+    max_cases: int = DEFAULT_MAX_CASES
     progress: bool = True
     save_outputs: bool = True
 
 
 @dataclass
 class RunSummary:
+    """What a run did. ``status_counts`` counts the cases it ran (or recorded unrunnable)."""
+
     run_id: str
     planned: int
-    skipped: int
+    skipped: int  # stored already (ok, or unavailable with the same missing checkpoints)
     executed: int
-    rescored: int
+    rescored: int  # stored cases that only needed new scores
     status_counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    skipped_unavailable: int = 0
+    scores_failed: int = 0
+    #: (what, status, message) of the first failures, for the summary a user reads
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
-        return sum(n for s, n in self.status_counts.items() if s != "ok")
+        """Cases that failed, timed out, crashed or had invalid input (unavailable is not failed)."""
+        return sum(n for s, n in self.status_counts.items() if s not in ("ok", "unavailable"))
+
+    @property
+    def unavailable(self) -> int:
+        return self.status_counts.get("unavailable", 0)
 
 
 def _metric_specs(loaded: LoadedSpec) -> tuple[MetricSpecLite, ...]:
-    return tuple(MetricSpecLite(m.name, tuple(sorted(m.options.items()))) for m in loaded.spec.metrics)
+    return tuple(MetricSpecLite(m.name, tuple(sorted(m.options.items())), m.label) for m in loaded.spec.metrics)
 
 
 def _metric_records(loaded: LoadedSpec) -> list[dict[str, Any]]:
     from restorebench import metrics
+    from restorebench.metrics import kernel_accuracy
 
     rows = []
     for spec in loaded.spec.metrics:
         metric = metrics.get(spec.name, **spec.options)
         low, high = metric.value_range
         rows.append({
-            "name": spec.name, "kind": metric.kind, "higher_is_better": metric.higher_is_better,
+            "name": spec.key, "kind": metric.kind, "higher_is_better": metric.higher_is_better,
             "range_low": low, "range_high": high, "options": spec.options,
             "code_version": metric.code_version, "conventions": metric.conventions,
-            "weights": metric.weights_fingerprint(), "version": metric.version,
+            "weights": metric.weights_fingerprint(), "version": metric.version, "measures": metric.measures,
         })
-    return rows
+    # Scored for every case whose method exposes its kernel estimate, whatever the spec lists.
+    return rows + kernel_accuracy.metric_records()
 
 
 def _dataset_records(plan: Plan) -> list[dict[str, Any]]:
@@ -93,28 +108,46 @@ def _dataset_records(plan: Plan) -> list[dict[str, Any]]:
 class _Batcher:
     """Collects finished cases and writes them in transactional batches."""
 
-    def __init__(self, store: Store, on_case: Callable[[dict[str, Any]], None], metric_versions: dict[str, str]):
+    def __init__(self, store: Store, on_case: Callable[[CaseRow], None], metric_versions: dict[str, str],
+                 on_problem: Callable[[str, str, str], None] = lambda *a: None):
         self.store = store
         self.on_case = on_case
+        self.on_problem = on_problem
         self.metric_versions = metric_versions
-        self.cases: list[dict] = []
-        self.scores: list[dict] = []
-        self.artifacts: list[dict] = []
+        self.cases: list[CaseRow] = []
+        self.scores: list[ScoreRow] = []
+        self.artifacts: list[ArtifactRow] = []
+        self.preparations: list[PreparationResult] = []
+        self.failed_scores = 0
         self.last_flush = time.monotonic()
 
-    def add(self, result: dict[str, list[dict]]) -> None:
-        self.cases += result["cases"]
-        self.scores += [{**row, "metric_version": self.metric_versions.get(row["metric"])} for row in result["scores"]]
-        self.artifacts += result["artifacts"]
-        for row in result["cases"]:
-            self.on_case(row)
+    def add(self, result: CaseResult | PreparationResult) -> None:
+        if isinstance(result, PreparationResult):
+            self.preparations.append(result)
+            return
+        if result.fatal:
+            self.flush()  # what finished before is kept
+            raise OutputWriteError(f"{result.fatal}. Nothing stored was lost; free space or choose another --out and run again to resume")
+        failed = [row for row in result.scores if row.status == "failed"]
+        self.failed_scores += len(failed)
+        for row in failed:
+            self.on_problem(row.case_id, row.metric, row.error or "")
+        for row in result.scores:
+            row.metric_version = self.metric_versions.get(row.metric)
+        self.scores += result.scores
+        self.artifacts += result.artifacts
+        if result.case is not None:
+            self.cases.append(result.case)
+            self.on_case(result.case)
         if len(self.cases) >= FLUSH_EVERY_CASES or time.monotonic() - self.last_flush > FLUSH_EVERY_SECONDS:
             self.flush()
 
     def flush(self) -> None:
-        cases, scores, artifacts = self.cases, self.scores, self.artifacts
-        self.cases, self.scores, self.artifacts = [], [], []  # a refused batch is not offered twice
+        cases, scores, artifacts, preparations = self.cases, self.scores, self.artifacts, self.preparations
+        self.cases, self.scores, self.artifacts, self.preparations = [], [], [], []  # a refused batch is not offered twice
         self.last_flush = time.monotonic()
+        if preparations:
+            self.store.upsert("preparations", [dataclasses.asdict(p) for p in preparations])
         if cases or scores:
             self.store.write_results(cases, scores, artifacts)
 
@@ -123,10 +156,11 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
     """Run a spec into the database ``options.db``; returns counts. Raises only for problems of
     the run as a whole (database in use, unreadable dataset folder)."""
     started = time.monotonic()
-    plan = plan or make_plan(loaded, limit=options.limit)
+    plan = plan or make_plan(loaded, limit=options.limit, max_cases=options.max_cases)
     spec = loaded.spec
     workers = spec.workers if options.workers is None else options.workers
     timeout = spec.timeout if options.timeout is None else options.timeout
+    prepare_timeout = spec.prepare_timeout if options.prepare_timeout is None else options.prepare_timeout
     metric_specs = _metric_specs(loaded)
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
@@ -149,19 +183,26 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
 
         if options.fresh:
             store.delete_cases(plan.case_ids)
-        done = store.ok_case_ids(plan.case_ids)
+        done = store.settled_cases(plan.case_ids)
         tasks: list[Task] = []
         scored = store.scored_metrics(done) if done else {}
         outputs = store.ok_outputs(done) if done else {}
         rescored = 0
-        common = dict(metrics=metric_specs, out_dir=str(options.out_dir), run_id=run_id, device=spec.device, save_outputs=options.save_outputs)
+        common = dict(metrics=metric_specs, out_dir=str(options.out_dir), run_id=run_id, device=spec.device,
+                      save_outputs=options.save_outputs, reuse_stages=not options.fresh)
+        unrunnable: list[CaseResult] = []
         for case in plan.cases:
             if case.case_id not in done:
-                tasks.append(Task(case=case, **common))
+                if case.item.problem:  # nothing to execute: recorded as it is
+                    unrunnable.append(stopped_case(Task(case=case, **common), "invalid_input", case.item.problem))
+                else:
+                    tasks.append(Task(case=case, **common))
                 continue
+            if done[case.case_id] == "unavailable":
+                continue  # no output to score, and the same checkpoints are still missing
             # not scored yet, or scored by other metric code, options or checkpoints
             have = scored.get(case.case_id, {})
-            missing = tuple(m.name for m in metric_specs if have.get(m.name, "missing") != metric_versions[m.name])
+            missing = tuple(m.key for m in metric_specs if have.get(m.key, "missing") != metric_versions[m.key])
             if not missing:
                 continue
             path, sha256 = outputs.get(case.case_id, (None, None))
@@ -171,27 +212,45 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
             elif path or options.save_outputs:
                 # the stored output is gone or is not the file that was scored: run the case again
                 tasks.append(Task(case=case, **common))
-        summary = RunSummary(run_id, len(plan.cases), len(plan.cases) - len(tasks), len(tasks) - rescored, rescored)
+        summary = RunSummary(run_id, len(plan.cases), len(plan.cases) - len(tasks) - len(unrunnable),
+                             len(tasks) + len(unrunnable) - rescored, rescored,
+                             skipped_unavailable=sum(1 for status in done.values() if status == "unavailable"))
+        tasks, preparations = _shared_preparations(tasks, out_dir=str(options.out_dir), run_id=run_id, device=spec.device)
+        scheduler = Scheduler(tasks, preparations, timeout=timeout, prepare_timeout=prepare_timeout)
 
-        bar = _progress(len(tasks), options.progress, spec.name)
+        bar = _progress(len(tasks) + len(preparations), options.progress, spec.name)
 
-        def on_case(row: dict[str, Any]) -> None:
-            summary.status_counts[row["status"]] = summary.status_counts.get(row["status"], 0) + 1
+        items = {c.case_id: (c.item.item, c.variant.label) for c in plan.cases}
+
+        def on_problem(case_id: str, status: str, message: str) -> None:
+            if len(summary.problems) < MAX_PROBLEMS_SHOWN:
+                item, label = items.get(case_id, (case_id, "?"))
+                summary.problems.append((f"{label} on {item}", status, message))
+
+        def on_case(row: CaseRow) -> None:
+            if row.status not in ("ok", "unavailable"):
+                on_problem(row.case_id, row.status, row.error or "")
+            summary.status_counts[row.status] = summary.status_counts.get(row.status, 0) + 1
             if bar is not None:
                 bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items())), refresh=False)
 
-        batcher = _Batcher(store, on_case, metric_versions)
+        batcher = _Batcher(store, on_case, metric_versions, on_problem)
         status = "running"
-        executor = _run_inline if workers == 0 else _run_pool
+        executor = run_inline if workers == 0 else run_pool
         try:
-            with _stop_on_sigterm(), contextlib.closing(executor(tasks, workers=workers, timeout=timeout)) as results:
-                for result in results:
+            for result in unrunnable:
+                batcher.add(result)
+            with _stop_on_sigterm(), contextlib.closing(executor(scheduler, workers=workers)) as results:
+                for job, result in results:
                     batcher.add(result)
                     if bar is not None:
+                        if isinstance(job, Preparation):
+                            bar.set_description_str(f"{spec.name} (prepared {job.what}: {result.status})", refresh=False)
                         bar.update(1)
             batcher.flush()
-            status = "ok" if summary.failed == 0 else "partial"
-        except StoreWriteError:
+            summary.scores_failed = batcher.failed_scores
+            status = "ok" if summary.failed == 0 and summary.scores_failed == 0 else "partial"
+        except (StoreWriteError, OutputWriteError):
             status = "failed"  # the batch was rolled back; everything written before it is kept
             raise
         except BaseException:
@@ -216,6 +275,34 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
     return summary
 
 
+def _shared_preparations(tasks: list[Task], *, out_dir: str, run_id: str, device: str) -> tuple[list[Task], list[Preparation]]:
+    """The shared preparations that ``tasks`` need (one per key, done by the first case's
+    configuration), and the tasks marked with the key they wait for."""
+    from restorebench import models
+
+    preparations: dict[str, Preparation] = {}
+    methods: dict[str, Any] = {}
+    marked = []
+    for task in tasks:
+        variant, item = task.case.variant, task.case.item
+        if variant.shared_preparation == "set" and item.set_paths:
+            training_sha256 = task.case.input_sha256  # the set's digest
+        elif variant.shared_preparation == "training_image" and item.training_path is not None:
+            training_sha256 = file_digest(item.training_path)
+        else:
+            marked.append(task)
+            continue
+        if task.score_only:
+            marked.append(task)
+            continue
+        if variant.variant_id not in methods:
+            methods[variant.variant_id] = models.get(variant.name, **variant.params)
+        key = methods[variant.variant_id].preparation_key(training_sha256=training_sha256, seed=task.case.seed)
+        preparations.setdefault(key, Preparation(key=key, case=task.case, out_dir=out_dir, run_id=run_id, device=device))
+        marked.append(dataclasses.replace(task, preparation_key=key))
+    return marked, list(preparations.values())
+
+
 def _output_intact(path: str, sha256: str | None) -> bool:
     """Whether a stored output can be scored again: the file exists and still has the bytes the
     case recorded (an overwritten or edited file is never scored under the case's name)."""
@@ -223,6 +310,10 @@ def _output_intact(path: str, sha256: str | None) -> bool:
         return sha256 is not None and file_digest(Path(path)) == sha256
     except OSError:
         return False
+
+
+class OutputWriteError(RestoreBenchError):
+    """Outputs cannot be written (full, read-only or forbidden ``--out``): the run stops."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -256,117 +347,3 @@ def _progress(total: int, enabled: bool, name: str):
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
-# -- executors ------------------------------------------------------------------------------------------
-
-def _run_inline(tasks: list[Task], *, workers: int, timeout: float) -> Iterable[dict]:
-    """In this process, one case after another. No timeout can be enforced here (a stuck method
-    cannot be interrupted from inside), so use workers ≥ 1 for untrusted methods."""
-    for task in tasks:
-        yield execute(task)
-
-
-def _worker_main(conn: Connection, threads: int) -> None:
-    # Each worker gets its share of the cores; oversubscription makes everything slower.
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    # SIGTERM to the whole process group: leave quietly; the parent stores what finished
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:
-        pass
-    while True:
-        try:
-            task = conn.recv()
-        except EOFError:
-            return
-        if task is None:
-            return
-        result = execute(task)
-        try:
-            conn.send(result)
-        except OSError:  # the parent is gone (killed): nobody is left to store the result
-            return
-
-
-@dataclass
-class _Worker:
-    process: Any
-    conn: Connection
-    task: Task | None = None
-    deadline: float = 0.0
-
-
-def _start_worker(ctx, threads: int) -> _Worker:
-    parent, child = ctx.Pipe()
-    process = ctx.Process(target=_worker_main, args=(child, threads), daemon=True)
-    process.start()
-    child.close()
-    return _Worker(process, parent)
-
-
-def _failure(task: Task, status: str, message: str) -> dict[str, list[dict]]:
-    if task.score_only:  # the case itself is fine; only the new scores failed
-        return {"cases": [], "scores": [
-            {"case_id": task.case.case_id, "metric": m, "value": None, "status": "failed", "error": message, "seconds": 0.0, "run_id": task.run_id}
-            for m in task.score_only
-        ], "artifacts": []}
-    row = case_row(task)
-    row.update(status=status, error=message, finished_at=_utcnow())
-    return {"cases": [row], "scores": placeholder_scores(task, f"case_{status}", message), "artifacts": []}
-
-
-def _run_pool(tasks: list[Task], *, workers: int, timeout: float) -> Iterable[dict]:
-    """``workers`` spawned processes; a case past ``timeout`` seconds is killed with its worker."""
-    if not tasks:
-        return
-    ctx = mp.get_context("spawn")
-    workers = max(1, min(workers, len(tasks)))
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = [_start_worker(ctx, threads) for _ in range(workers)]
-    queue = deque(tasks)
-    try:
-        while queue or any(w.task is not None for w in pool):
-            for worker in pool:
-                if worker.task is None and queue:
-                    worker.task = queue.popleft()
-                    worker.deadline = time.monotonic() + timeout
-                    worker.conn.send(worker.task)
-            busy = [w for w in pool if w.task is not None]
-            wait_for = max(0.0, min(w.deadline for w in busy) - time.monotonic())
-            ready = wait([w.conn for w in busy], timeout=min(wait_for, 1.0))
-            for i, worker in enumerate(pool):
-                if worker.task is None:
-                    continue
-                if worker.conn in ready:
-                    try:
-                        result = worker.conn.recv()
-                    except (EOFError, OSError):
-                        worker.process.join(timeout=5)
-                        code = worker.process.exitcode
-                        yield _failure(worker.task, "crashed", f"worker process died while running this case (exit code {code}); see the method's memory use or native code")
-                        pool[i] = _start_worker(ctx, threads)
-                        continue
-                    worker.task = None
-                    yield result
-                elif time.monotonic() > worker.deadline:
-                    worker.process.kill()
-                    worker.process.join(timeout=5)
-                    yield _failure(worker.task, "timeout", f"case exceeded the timeout of {timeout:g} s and was stopped")
-                    pool[i] = _start_worker(ctx, threads)
-    finally:
-        for worker in pool:
-            if worker.process.is_alive():
-                try:
-                    worker.conn.send(None)
-                except OSError:
-                    pass
-        deadline = time.monotonic() + 5
-        for worker in pool:
-            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
-            if worker.process.is_alive():
-                worker.process.kill()

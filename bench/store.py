@@ -10,7 +10,8 @@ Tables (long format for scores: one row per case and metric):
 - ``runs``: one row per ``restorebench run`` or import, with provenance.
 - ``datasets``, ``methods`` (one row per method variant), ``metrics``: what the scores mean.
 - ``cases``: one row per (dataset item, method variant, seed, sample): status, error, timings,
-  peak memory, output file and hash. ``origin`` is ``run`` or ``import``.
+  peak memory, output file and hash; for a chain (``bench/chains.py``) what each stage did, as
+  JSON in ``stages``. ``origin`` is ``run`` or ``import``.
 - ``scores(case_id, metric, value, status, error, seconds, run_id)``.
 - ``artifacts(case_id, kind, path, sha256)``.
 - ``imports(source_sha256, path, format, imported_at, n_rows, run_id)``.
@@ -19,9 +20,12 @@ Tables (long format for scores: one row per case and metric):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime as dt
 import hashlib
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -83,6 +87,7 @@ TABLES: dict[str, dict[str, str]] = {
         "conventions": "VARCHAR",
         "weights": "JSON",  # {checkpoint key: sha256 | null}
         "version": "VARCHAR",  # code_version + weights: the version new scores are stamped with
+        "measures": "VARCHAR",  # NULL: image quality; "sharpness": a sharpness measure
     },
     "cases": {
         "case_id": "VARCHAR PRIMARY KEY",
@@ -102,7 +107,7 @@ TABLES: dict[str, dict[str, str]] = {
         "input_path": "VARCHAR",
         "input_sha256": "VARCHAR",
         "reference_path": "VARCHAR",
-        "status": "VARCHAR",  # ok | failed | timeout | crashed | unavailable | invalid_input
+        "status": "VARCHAR",  # ok | failed | timeout | crashed | unavailable | invalid_input | blocked
         "error": "VARCHAR",
         "seconds_load": "DOUBLE",
         "seconds_prepare": "DOUBLE",
@@ -116,6 +121,7 @@ TABLES: dict[str, dict[str, str]] = {
         "height": "INTEGER",
         "finished_at": "TIMESTAMP",
         "alignment": "VARCHAR",  # registration before full-reference metrics: "phase dy=… dx=…" or NULL
+        "stages": "JSON",  # a chain's stages: [{stage, method, scale, status, seconds_*, key, path, sha256, …}] or NULL
     },
     "scores": {
         "case_id": "VARCHAR",
@@ -128,6 +134,16 @@ TABLES: dict[str, dict[str, str]] = {
         "metric_version": "VARCHAR",  # Metric.version that computed the value
     },
     "artifacts": {"case_id": "VARCHAR", "kind": "VARCHAR", "path": "VARCHAR", "sha256": "VARCHAR"},
+    "preparations": {  # shared preparations (training) done once for several cases
+        "key": "VARCHAR PRIMARY KEY",
+        "what": "VARCHAR",
+        "variant_id": "VARCHAR",
+        "status": "VARCHAR",  # ok | failed | timeout | crashed | unavailable | invalid_input
+        "error": "VARCHAR",
+        "seconds": "DOUBLE",
+        "run_id": "VARCHAR",
+        "finished_at": "TIMESTAMP",
+    },
     "imports": {
         "source_sha256": "VARCHAR PRIMARY KEY",
         "path": "VARCHAR",
@@ -138,6 +154,80 @@ TABLES: dict[str, dict[str, str]] = {
     },
 }
 PRIMARY_KEYS = {"scores": ("case_id", "metric"), "artifacts": ("case_id", "kind")}
+
+# -- typed rows ----------------------------------------------------------------------------------
+# What the runner, its workers and the importers hand to the store. Their fields are the columns of
+# `cases`, `scores` and `artifacts` (a test keeps them equal to TABLES).
+
+@dataclass
+class CaseRow:
+    case_id: str
+    run_id: str | None = None
+    origin: str = "run"
+    dataset: str | None = None
+    task: str | None = None
+    domain: str | None = None
+    group_name: str | None = None
+    item: str | None = None
+    blur: str | None = None
+    scale: int | None = None
+    method: str | None = None
+    variant_id: str | None = None
+    seed: int | None = None
+    sample: int | None = None
+    input_path: str | None = None
+    input_sha256: str | None = None
+    reference_path: str | None = None
+    status: str = "ok"
+    error: str | None = None
+    seconds_load: float | None = None
+    seconds_prepare: float | None = None
+    seconds_restore: float | None = None
+    seconds_save: float | None = None
+    seconds_total: float | None = None
+    peak_rss_mb: float | None = None
+    output_path: str | None = None
+    output_sha256: str | None = None
+    width: int | None = None
+    height: int | None = None
+    finished_at: dt.datetime | None = None
+    alignment: str | None = None
+    stages: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class ScoreRow:
+    case_id: str
+    metric: str
+    status: str  # ok | failed | unavailable | not_applicable | case_<status>
+    value: float | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    run_id: str | None = None
+    metric_version: str | None = None
+
+
+@dataclass
+class ArtifactRow:
+    case_id: str
+    kind: str
+    path: str
+    sha256: str | None = None
+
+
+@dataclass
+class CaseResult:
+    """What executing one task gives: the case's row (None when only new scores of a stored case
+    were computed), its score rows and its artifacts."""
+
+    case: CaseRow | None
+    scores: list[ScoreRow] = field(default_factory=list)
+    artifacts: list[ArtifactRow] = field(default_factory=list)
+    fatal: str | None = None  # a problem of the whole run (outputs cannot be written): stop it
+
+
+ROW_TYPES = {"cases": CaseRow, "scores": ScoreRow, "artifacts": ArtifactRow}
+
 JSON_COLUMNS = {t: [c for c, typ in cols.items() if typ == "JSON"] for t, cols in TABLES.items()}
 
 # A label names one leaderboard row. When a label is run again with other code, parameters or
@@ -189,7 +279,7 @@ def _write_failure_message(path: Path, error: Exception, what: str) -> str:
     )
 
 
-def _in_use_message(path: Path, error: Exception) -> str:
+def _in_use_message(path: Path, error: Exception, *, read_only: bool = False) -> str:
     text = str(error)
     match = re.search(r"PID (\d+)", text)
     who = "another process"
@@ -202,6 +292,11 @@ def _in_use_message(path: Path, error: Exception) -> str:
             who += f" ({' '.join(psutil.Process(pid).cmdline())[:200]})"
         except Exception:  # the process may be gone or hidden; the PID is still useful
             pass
+    if read_only:
+        return (
+            f"database {path} is being written by {who} (a run is in progress); it can be read when "
+            f"that run finishes — or read a copy: `restorebench export` after it ends, or copy the file then"
+        )
     return (
         f"database {path} is in use by {who}. Only one process may write at a time: wait for it "
         f"to finish, or use another --db"
@@ -229,7 +324,7 @@ class Store:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
-                raise DatabaseInUseError(_in_use_message(self.path, exc)) from None
+                raise DatabaseInUseError(_in_use_message(self.path, exc, read_only=read_only)) from None
             raise StoreError(f"cannot open database {self.path}: {exc}") from None
         try:
             if not read_only:
@@ -320,10 +415,11 @@ class Store:
         self._refuse_foreign(existing)
 
     # -- writing -------------------------------------------------------------------------------
-    def upsert(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert rows, replacing rows with the same primary key."""
+    def upsert(self, table: str, rows: Sequence[dict[str, Any] | Any]) -> None:
+        """Insert rows (dicts or the typed rows above), replacing rows with the same primary key."""
         if not rows:
             return
+        rows = [dataclasses.asdict(r) if dataclasses.is_dataclass(r) else r for r in rows]
         columns = list(TABLES[table])
         data = {c: [_encode(table, c, row.get(c)) for row in rows] for c in columns}
         schema = pa.schema([(c, _arrow_type(TABLES[table][c])) for c in columns])
@@ -334,9 +430,9 @@ class Store:
 
     def write_results(
         self,
-        cases: Sequence[dict[str, Any]],
-        scores: Sequence[dict[str, Any]],
-        artifacts: Sequence[dict[str, Any]] = (),
+        cases: Sequence[CaseRow | dict[str, Any]],
+        scores: Sequence[ScoreRow | dict[str, Any]],
+        artifacts: Sequence[ArtifactRow | dict[str, Any]] = (),
     ) -> None:
         """Write a batch of finished cases with their scores in one transaction, so that a kill
         leaves either the whole batch or none of it."""
@@ -383,12 +479,16 @@ class Store:
             self.con.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?", [*values, run_id])
 
     # -- reading -------------------------------------------------------------------------------
-    def ok_case_ids(self, case_ids: Iterable[str]) -> set[str]:
+    def settled_cases(self, case_ids: Iterable[str]) -> dict[str, str]:
+        """``{case_id: status}`` of the given cases that need no new attempt: ``ok``, or
+        ``unavailable`` (its checkpoints are still missing: the same case id means the same missing
+        files; installing one changes the id). Failed, timed-out, crashed and invalid-input cases
+        are not settled: a re-run tries them again."""
         ids = pa.table({"case_id": pa.array(list(case_ids), pa.string())})  # noqa: F841
         rows = self.con.execute(
-            "SELECT case_id FROM cases WHERE status = 'ok' AND case_id IN (SELECT case_id FROM ids)"
+            "SELECT case_id, status FROM cases WHERE status IN ('ok', 'unavailable') AND case_id IN (SELECT case_id FROM ids)"
         ).fetchall()
-        return {r[0] for r in rows}
+        return dict(rows)
 
     def ok_outputs(self, case_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
         """``{case_id: (output_path, output_sha256)}`` of the given finished cases that saved one."""
@@ -400,10 +500,11 @@ class Store:
         return {case_id: (path, sha) for case_id, path, sha in rows}
 
     def scored_metrics(self, case_ids: Iterable[str]) -> dict[str, dict[str, str | None]]:
-        """For each given case, ``{metric: metric_version}`` of the scores it already has."""
+        """For each given case, ``{metric: metric_version}`` of the scores that need no new attempt
+        (ok, not applicable, or unavailable under the same version — the same missing checkpoint)."""
         ids = pa.table({"case_id": pa.array(list(case_ids), pa.string())})  # noqa: F841
         rows = self.con.execute(
-            "SELECT case_id, metric, metric_version FROM scores WHERE status IN ('ok', 'not_applicable') "
+            "SELECT case_id, metric, metric_version FROM scores WHERE status IN ('ok', 'not_applicable', 'unavailable') "
             "AND case_id IN (SELECT case_id FROM ids)"
         ).fetchall()
         out: dict[str, dict[str, str | None]] = {}

@@ -7,26 +7,46 @@ keyword-only. Calling a metric validates its inputs and returns a plain float:
     >>> psnr = get("psnr")
     >>> psnr(restored, reference)   # full-reference (FR)
     >>> get("sharpness")(restored)  # no-reference (NR)
+
+Every metric has a ``threads`` parameter, added to its ``Params`` here: how many threads one
+call may use (default: the caller's budget — all CPUs the process may use, or the runner's
+share per worker; see :mod:`restorebench.metrics.parallel`). Results never depend on it, so it
+is left out of the version: stored scores stay valid whatever it is set to.
 """
 from __future__ import annotations
 
-import functools
-import hashlib
-import inspect
 import math
 from typing import Any, ClassVar, Iterable, Literal, Sequence
 
 import numpy as np
+from pydantic import BaseModel, Field, create_model
 
+from restorebench.metrics.component import Component
 from restorebench.metrics.errors import ImageTooSmallError, RestoreBenchError, SizeMismatchError
 from restorebench.metrics.imageio import as_rgb_uint8, load_image
+from restorebench.metrics.parallel import thread_budget
 from restorebench.metrics.registry import Registry
 
 Kind = Literal["FR", "NR"]
 
+THREADS_FIELD = Field(
+    None,
+    ge=1,
+    description="threads one call may use (default: all CPUs the process may use, or the runner's "
+    "share per worker); the value does not depend on it",
+)
 
-class Metric:
-    """Base class. Subclasses set the class attributes and implement :meth:`compute`.
+
+def _with_threads(params: type[BaseModel]) -> type[BaseModel]:
+    """``params`` with the ``threads`` field added (its validators and config are kept)."""
+    return create_model(
+        params.__name__, __base__=params, __module__=params.__module__, threads=(int | None, THREADS_FIELD)
+    )
+
+
+class Metric(Component):
+    """Base class. Subclasses set the class attributes, a ``Params`` model for their options, and
+    implement :meth:`compute`.
 
     Attributes:
         name: registry name.
@@ -35,20 +55,33 @@ class Metric:
         value_range: ``(low, high)`` of possible values (``math.inf`` where unbounded).
         min_size: smallest height and width the metric can score.
         conventions: one line on colour space, cropping, model — shown in the docs.
+        measures: what the value measures when it is not image quality (``"sharpness"`` for
+            sharpness measures, which the site analyses separately); None for quality scores.
     """
 
-    name: ClassVar[str]
+    kind_name: ClassVar[str] = "metric"
     kind: ClassVar[Kind]
     higher_is_better: ClassVar[bool]
     value_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     min_size: ClassVar[int] = 1
     conventions: ClassVar[str] = ""
-    weights: ClassVar[tuple[str, ...]] = ()
+    measures: ClassVar[str | None] = None
 
-    def __init__(self, **options: Any):
-        if options:
-            raise TypeError(f"metric '{self.name}' takes no options, got {sorted(options)}")
-        self.options: dict[str, Any] = {}
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "threads" not in cls.Params.model_fields:
+            cls.Params = _with_threads(cls.Params)
+
+    @property
+    def params_dict(self) -> dict[str, Any]:
+        """The parameters that define the results, as plain values: ``threads`` (how a call runs,
+        not what it computes) is left out, and with it out of :attr:`code_version`."""
+        return {key: value for key, value in super().params_dict.items() if key != "threads"}
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The metric's parameters as plain values (what a spec gives and the database records)."""
+        return self.params_dict
 
     # -- subclass API ---------------------------------------------------------------------------
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
@@ -72,7 +105,8 @@ class Metric:
                 f"metric '{self.name}' needs at least {self.min_size}×{self.min_size} pixels, "
                 f"got {w}×{h}"
             )
-        return float(self.compute(image, reference if self.kind == "FR" else None))
+        with thread_budget(getattr(self.params, "threads", None)):
+            return float(self.compute(image, reference if self.kind == "FR" else None))
 
     def score_many(
         self,
@@ -83,52 +117,23 @@ class Metric:
         refs: Iterable[Any] = references if references is not None else [None] * len(images)
         return [self(_as_array(i), None if r is None else _as_array(r)) for i, r in zip(images, refs)]
 
-    @property
-    def code_version(self) -> str:
-        """Hash of the metric's source and options: a changed metric never reuses stale scores."""
-        payload = _module_source(type(self)) + repr(sorted(self.options.items()))
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-    def weights_fingerprint(self) -> dict[str, str | None]:
-        """``{checkpoint key: sha256 of the file found, or None while missing}``."""
-        from restorebench.metrics.weights import fingerprint
-
-        return fingerprint(self.weights)
-
-    @property
-    def version(self) -> str:
-        """What a stored score depends on: :attr:`code_version` and the sha256 of every checkpoint
-        the metric loads. A score stored under another version is computed again."""
-        weights = sorted(self.weights_fingerprint().items())
-        return hashlib.sha256(f"{self.code_version}|{weights}".encode()).hexdigest()[:16]
-
     def describe(self) -> dict[str, Any]:
         low, high = self.value_range
         return {
-            "name": self.name,
+            **super().describe(),
             "kind": self.kind,
             "higher_is_better": self.higher_is_better,
             "range": [low, high],
             "min_size": self.min_size,
             "conventions": self.conventions,
+            "measures": self.measures,
             "options": self.options,
-            "weights": list(self.weights),
         }
-
-    def __repr__(self) -> str:
-        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
-        return f"{type(self).__name__}({opts})"
-
-
-@functools.cache
-def _module_source(cls: type) -> str:
-    module = inspect.getmodule(cls)
-    return inspect.getsource(module) if module is not None else cls.__qualname__
 
 
 def _as_array(item: np.ndarray | str) -> np.ndarray:
     return load_image(item) if isinstance(item, str) else item
 
 
-REGISTRY: Registry[type[Metric]] = Registry("metric", "restorebench.metrics")
+REGISTRY: Registry[type[Metric]] = Registry("metric", "restorebench.metrics", "restorebench.metrics", base=Metric)
 register = REGISTRY.register

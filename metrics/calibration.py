@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,22 @@ from typing import Any
 from restorebench.metrics.base import REGISTRY
 from restorebench.metrics.errors import WeightsUnavailableError
 from restorebench.metrics.imageio import IMAGE_SUFFIXES, load_image
+
+
+CALIBRATION_ENV = "RESTOREBENCH_CALIBRATION_DIR"
+# A source checkout's parent folder holds the shared data beside it: <parent>/shared/calibration.
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def find_calibration_folder(checkout: Path = CHECKOUT) -> Path | None:
+    """Where the calibration pairs are: ``$RESTOREBENCH_CALIBRATION_DIR`` when set (as given,
+    even if missing, so that a wrong setting is reported rather than ignored), else
+    ``../shared/calibration`` beside the source checkout when that folder exists, else None."""
+    configured = os.environ.get(CALIBRATION_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    beside = checkout.parent / "shared" / "calibration"
+    return beside if beside.is_dir() else None
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,8 @@ def load_image(path: str | Path) -> np.ndarray:
             array = _pil_to_array(img, str(path))
     except UnidentifiedImageError:
         raise InvalidImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(f"{path}: refused as a decompression bomb ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, InvalidImageError):
             raise
@@ -107,8 +109,12 @@ def save_png(image: np.ndarray, path: str | Path, *, compress_level: int = 1) ->
     Image.fromarray(as_rgb_uint8(image, name=str(path))).save(buffer, format="PNG", compress_level=compress_level)
     data = buffer.getvalue()
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+        raise
     return hashlib.sha256(data).hexdigest()
 
 

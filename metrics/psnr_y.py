@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.base import Metric, register
 from restorebench.metrics.errors import ImageTooSmallError
@@ -39,14 +40,13 @@ class PSNRY(Metric):
     value_range = (0.0, math.inf)
     conventions = "Y of MATLAB rgb2ycbcr (BT.601 limited range, rounded uint8), data range 255, crop_border px cropped per side; identical → inf"
 
-    def __init__(self, *, crop_border: int = 0):
-        if int(crop_border) != crop_border or crop_border < 0:
-            raise ValueError(f"psnr_y: crop_border must be a non-negative integer, got {crop_border!r}")
-        self.options = {"crop_border": int(crop_border)}
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        crop_border: int = Field(0, ge=0, description="pixels cropped from each side before comparing (the SR factor, by convention)")
 
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
         assert reference is not None
-        crop = self.options["crop_border"]
+        crop = self.params.crop_border
         h, w = image.shape[:2]
         if min(h, w) <= 2 * crop:
             raise ImageTooSmallError(

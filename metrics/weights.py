@@ -32,7 +32,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import urlparse
 
 from restorebench.metrics.errors import RestoreBenchError, UnknownNameError, WeightsUnavailableError
@@ -77,6 +77,25 @@ class WeightFile:
 
 
 CATALOGUE: dict[str, WeightFile] = {}
+#: key → function(loaded checkpoint) → problems: what the component that loads the file expects
+#: of its layout (keys and tensor shapes), checked by ``weights add`` and ``weights verify``.
+LAYOUT_CHECKS: dict[str, Callable[[Any], list[str]]] = {}
+
+
+def expect_layout(key: str, check: Callable[[Any], list[str]]) -> None:
+    """Register how a checkpoint of ``key`` must look (called by its component at import)."""
+    LAYOUT_CHECKS[key] = check
+
+
+def layout_problems_of(key: str, state: Any) -> list[str]:
+    """What is wrong with a loaded checkpoint's layout ([] when right or when nothing is known)."""
+    check = LAYOUT_CHECKS.get(key)
+    if check is None:
+        return []
+    try:
+        return check(state)
+    except Exception as exc:  # a container of another shape altogether
+        return [f"{type(exc).__name__}: {exc}"]
 
 
 def declare(*files: WeightFile) -> None:
@@ -218,7 +237,23 @@ def load_state(path: Path) -> dict[str, Any]:
         return load_file(str(path))
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # the weights-only unpickler raises all kinds on a damaged file
+        # torch's own message ends with advice to pass weights_only=False, which would run the
+        # file's pickled code: a user must not follow it, so it is not repeated
+        first = str(exc).split("\n")[0].split(" Re-running")[0].split("(1) ")[0].strip()
+        if "Weights only load failed" in first:
+            first = "it holds pickled objects other than tensors, which would need code to load"
+        raise UnsafeCheckpointError(
+            f"{path} cannot be loaded as plain tensors ({type(exc).__name__}: {first[:300]}). restorebench "
+            f"never unpickles code from a checkpoint; get the official file again, or convert it to a "
+            f"state dict (torch.save(model.state_dict(), ...)) in its own project's environment"
+        ) from None
+
+
+class UnsafeCheckpointError(RestoreBenchError):
+    """A checkpoint that is not a plain tensor file (it needs code to unpickle, or is damaged)."""
 
 
 # -- install records (manifest.json) ----------------------------------------------------------
@@ -366,6 +401,12 @@ def add(source: str | Path, key: str | None = None) -> Installed:
             )
         wf = found[0]
     sha256, size = _check_content(wf, source)
+    problems = layout_problems_of(wf.key, load_state(source))  # refuse what is not plain tensors or not the network
+    if problems:
+        raise RestoreBenchError(
+            f"{source} loads, but is not the network {wf.component} expects (keys and shapes of "
+            f"{wf.filename}): {'; '.join(problems[:4])}. Get the official file from {wf.url}"
+        )
     destination = install_dir() / wf.filename
     destination.parent.mkdir(parents=True, exist_ok=True)
     if source.resolve() != destination.resolve():
@@ -380,7 +421,9 @@ def add(source: str | Path, key: str | None = None) -> Installed:
 
 @dataclass(frozen=True)
 class Verdict:
-    """Result of verifying one catalogue entry: ``status`` is ``ok``, ``missing`` or ``mismatch``."""
+    """Result of verifying one catalogue entry: ``status`` is ``ok`` (matches what is known and
+    loads), ``unverified`` (loads, but no published hash exists to compare with), ``missing``,
+    ``mismatch`` (size or hash differ) or ``unloadable`` (not a plain tensor file)."""
 
     key: str
     filename: str
@@ -390,7 +433,7 @@ class Verdict:
 
     @property
     def failed(self) -> bool:
-        return self.status == "mismatch"
+        return self.status in ("mismatch", "unloadable")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -410,17 +453,30 @@ def verify(keys: Iterable[str] | None = None) -> list[Verdict]:
         if problem is not None:
             verdicts.append(Verdict(wf.key, wf.filename, "mismatch", str(path), f"{problem}. Get it again from {wf.url}"))
             continue
-        checks = []
+        checks = []  # what was published about the file
         if wf.size is not None:
             checks.append("size")
         if wf.sha256:
             checks.append("catalogue sha256")
         elif wf.hub_prefix:
             checks.append(f"hash prefix {wf.hub_prefix} of the file name")
-        if recorded(wf, path) is not None:
-            checks.append("sha256 recorded when installed")
-        detail = "matches " + ", ".join(checks) if checks else "present; no hash known to check it against"
-        verdicts.append(Verdict(wf.key, wf.filename, "ok", str(path), detail))
+        unchanged = "; unchanged since it was installed" if recorded(wf, path) is not None else ""
+        try:
+            problems = layout_problems_of(wf.key, load_state(path))
+        except RestoreBenchError as exc:
+            verdicts.append(Verdict(wf.key, wf.filename, "unloadable", str(path), str(exc)))
+            continue
+        if problems:
+            verdicts.append(Verdict(wf.key, wf.filename, "unloadable", str(path),
+                                    f"loads, but not as the network {wf.component} expects: {'; '.join(problems[:4])}"))
+            continue
+        if wf.key in LAYOUT_CHECKS:
+            unchanged = "; keys and shapes are the network's" + unchanged
+        if checks:
+            verdicts.append(Verdict(wf.key, wf.filename, "ok", str(path), "matches " + ", ".join(checks) + "; loads as plain tensors" + unchanged))
+        else:
+            verdicts.append(Verdict(wf.key, wf.filename, "unverified", str(path),
+                                    "no published size or hash to check it against; loads as plain tensors" + unchanged))
     return verdicts
 
 

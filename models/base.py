@@ -7,24 +7,18 @@ score themselves: they do not import metric implementations.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
-import inspect
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
+from restorebench.metrics.component import Component
 from restorebench.metrics.registry import Registry
 
 Task = Literal["deblur", "sr"]
-
-
-class NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)
@@ -56,26 +50,26 @@ class RestoreContext:
     item_id: str = ""
 
 
-class Method:
+class Method(Component):
     """Base class of restoration methods.
 
-    Class attributes:
-        name: registry name.
+    Class attributes (besides :class:`~restorebench.metrics.component.Component`'s ``name``,
+    ``summary``, ``Params``, ``weights``):
         tasks: the task families it applies to (``{"deblur"}``, ``{"sr"}`` or both).
-        Params: pydantic model of its parameters (``extra="forbid"``: typos are errors).
         stochastic: whether different ``sample`` indices give different outputs.
-        weights: logical names of checkpoint files it needs (empty for weight-free methods).
     """
 
-    name: ClassVar[str]
+    kind_name: ClassVar[str] = "method"
     tasks: ClassVar[frozenset[str]]
-    Params: ClassVar[type[BaseModel]] = NoParams
     stochastic: ClassVar[bool] = False
-    weights: ClassVar[tuple[str, ...]] = ()
-    summary: ClassVar[str] = ""
+    #: Expensive work that several cases of this method share, which the runner does once per
+    #: :meth:`preparation_key` before those cases, with its own time budget (``prepare_timeout``):
+    #: ``"training_image"`` — training on the item's training image (SinGAN on the sharp photo:
+    #: every start scale and sample reuses one trained pyramid). ``None``: each case prepares alone.
+    shared_preparation: ClassVar[str | None] = None
 
     def __init__(self, params: BaseModel | None = None, **kwargs: Any):
-        self.params = params if params is not None else self.Params(**kwargs)
+        super().__init__(params, **kwargs)
         self.context: RestoreContext | None = None
 
     def prepare(self, context: RestoreContext) -> None:
@@ -99,10 +93,11 @@ class Method:
         planned for it: a ×2-only network has no result on a ×4 set, rather than a failure."""
         return None
 
-    def weight_keys(self) -> tuple[str, ...]:
-        """Catalogue keys of the checkpoints this configuration may load; their contents are part
-        of its results' identity (a replaced checkpoint means new cases, not reused ones)."""
-        return self.weights
+    def preparation_key(self, *, training_sha256: str, seed: int) -> str:
+        """Identity of the shared preparation this configuration needs for a training image: cases
+        with the same key share one. The default is this configuration's version; a method whose
+        parameters do not all change the training (SinGAN's start scale) narrows it."""
+        return hashlib.sha256(f"{self.name}|{self.version}|{training_sha256}|{seed}".encode()).hexdigest()[:24]
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -111,35 +106,15 @@ class Method:
             raise RuntimeError(f"method '{self.name}': call prepare(context) before restore(image)")
         return self.context
 
-    @property
-    def params_dict(self) -> dict[str, Any]:
-        return self.params.model_dump(mode="json")
-
-    @property
-    def code_version(self) -> str:
-        """sha256 (16 hex) of the method's source files and its parameters."""
-        payload = source_digest(type(self)) + json.dumps(self.params_dict, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.params_dict})"
+    def describe(self) -> dict[str, Any]:
+        scales = self.sr_scales()
+        return {
+            **super().describe(),
+            "tasks": sorted(self.tasks),
+            "stochastic": self.stochastic,
+            "sr_scales": sorted(scales) if scales is not None else None,
+        }
 
 
-@functools.cache
-def source_digest(cls: type) -> str:
-    """Hash of the source of the module defining ``cls`` — of the whole package when the method
-    is a package, so that a change to any of its files changes the hash."""
-    module = inspect.getmodule(cls)
-    assert module is not None and module.__file__ is not None
-    path = Path(module.__file__)
-    root = path.parent if path.parent.name != "models" else None
-    files = sorted(root.rglob("*.py")) if root is not None else [path]
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.name.encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
-
-
-REGISTRY: Registry[type[Method]] = Registry("method", "restorebench.models")
+REGISTRY: Registry[type[Method]] = Registry("method", "restorebench.models", "restorebench.methods", base=Method)
 register = REGISTRY.register

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from restorebench.metrics.component import meta_parameter_count, parameter_count  # noqa: F401 — re-exported for the networks
 from restorebench.metrics.errors import RestoreBenchError
 from restorebench.metrics.weights import CATALOGUE, load_state, resolve
 
@@ -86,19 +87,6 @@ def load_into(network: "torch.nn.Module", state: Mapping[str, Any], *, what: str
 def read_manifest(path: Path) -> dict[str, Any]:
     """A committed layout manifest (``models/<pkg>/manifest.json``)."""
     return json.loads(Path(path).read_text())
-
-
-def parameter_count(network: "torch.nn.Module") -> int:
-    """Number of trainable parameters (buffers excluded), as papers count them."""
-    return sum(p.numel() for p in network.parameters())
-
-
-def meta_parameter_count(build: Callable[[], "torch.nn.Module"]) -> int:
-    """:func:`parameter_count` of a network built on the meta device (no memory, no weights)."""
-    import torch
-
-    with torch.device("meta"):
-        return parameter_count(build())
 
 
 # -- images ---------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
+
+from restorebench.bench.commands._common import json_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,33 +14,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=handle)
 
 
+def _describe(registry_get, name: str) -> dict[str, Any]:
+    """``describe()`` of the component built with its defaults (what a spec gets without options)."""
+    from restorebench.metrics.component import ParameterError
+
+    cls = registry_get(name)
+    try:
+        return cls().describe()
+    except ParameterError:  # required parameters: describe the class alone
+        return {"name": name, "summary": cls.summary, "parameters": cls.parameter_schema(), "networks": cls.networks(),
+                "weights": [{"key": k} for k in cls.weights]}
+
+
 def _methods() -> list[dict[str, Any]]:
     from restorebench import models
-    from restorebench.metrics import weights
 
-    rows = []
-    for name in models.available():
-        cls = models.method_class(name)
-        row: dict[str, Any] = {
-            "name": name,
-            "tasks": sorted(cls.tasks),
-            "summary": cls.summary or (cls.__doc__ or "").strip().split("\n")[0],
-            "stochastic": cls.stochastic,
-            "params": {k: {"type": str(f.annotation), "default": f.default if f.default is not None else None, "description": f.description}
-                       for k, f in cls.Params.model_fields.items()},
-            "weights": [{"key": key, **weights.status(key)} for key in cls.weights if key in weights.CATALOGUE],
-        }
-        networks = getattr(cls, "networks", None)
-        if callable(networks):
-            row["networks"] = networks()
-        rows.append(row)
-    return rows
+    return [_describe(models.method_class, name) for name in models.available()]
 
 
 def _metrics() -> list[dict[str, Any]]:
     from restorebench import metrics
 
-    return [metrics.get(name).describe() for name in metrics.available()]
+    return [_describe(metrics.REGISTRY.get, name) for name in metrics.available()]
 
 
 def _datasets() -> list[dict[str, Any]]:
@@ -56,15 +52,20 @@ def _datasets() -> list[dict[str, Any]]:
 def handle(args: argparse.Namespace) -> int:
     rows = {"datasets": _datasets, "methods": _methods, "metrics": _metrics}[args.what]()
     if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+        print(json_text(rows))
         return 0
     for row in rows:
         if args.what == "methods":
-            weights = "; ".join(f"{w['key']}: {w['status']}" for w in row["weights"]) or "no weights"
-            print(f"{row['name']:<18} {'/'.join(row['tasks']):<10} {row['summary']} [{weights}]")
+            weights = "; ".join(f"{w['key']}: {w.get('status', '?')}" for w in row["weights"]) or "no weights"
+            print(f"{row['name']:<18} {'/'.join(row.get('tasks', [])):<10} {row['summary']} [{weights}]")
+            for key, field in row["parameters"].items():
+                default = "required" if field["required"] else f"default {field['default']!r}"
+                print(f"{'':<20}{key}: {field['type']}, {default}" + (f" — {field['description']}" if field["description"] else ""))
         elif args.what == "metrics":
             arrow = "↑" if row["higher_is_better"] else "↓"
             print(f"{row['name']:<12} {row['kind']} {arrow}  range {row['range']}  min size {row['min_size']}  {row['conventions']}")
+            for key, field in row["parameters"].items():
+                print(f"{'':<14}{key}: {field['type']}, default {field['default']!r}" + (f" — {field['description']}" if field["description"] else ""))
         else:
             print(f"{row['kind']:<14} {row['task']:<7} {row['layout']}")
             builtin = row["builtin"]

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
 
+from restorebench.bench.commands._common import json_text
 from restorebench.metrics.errors import RestoreBenchError
 
 
@@ -29,7 +29,10 @@ def _parse_options(pairs: list[str]) -> dict:
         if "=" not in pair:
             raise RestoreBenchError(f"--option expects KEY=VALUE, got '{pair}'")
         key, value = pair.split("=", 1)
-        options[key] = yaml.safe_load(value)
+        try:
+            options[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise RestoreBenchError(f"--option {pair}: the value is not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
     return options
 
 
@@ -61,7 +64,7 @@ def handle(args: argparse.Namespace) -> int:
             results.append({"path": str(path), "metric": metric.name, "value": None, "error": str(exc)})
             print(f"restorebench: {exc}", file=sys.stderr)
     if args.json:
-        print(json.dumps(results, indent=2, default=lambda v: None))
+        print(json_text(results))
     else:
         for r in results:
             if r["value"] is not None:

@@ -8,9 +8,10 @@ Files are looked up in ``$RESTOREBENCH_WEIGHTS`` (folders separated by ``os.path
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
+
+from restorebench.bench.commands._common import json_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +64,7 @@ def _list(args: argparse.Namespace) -> int:
         wf = w.CATALOGUE[key]
         rows.append({**wf.as_dict(), **w.status(key), "downloadable": w.downloadable(wf)})
     if args.json:
-        print(json.dumps({"search_dirs": [str(d) for d in w.search_dirs()], "files": rows}, indent=2))
+        print(json_text({"search_dirs": [str(d) for d in w.search_dirs()], "files": rows}))
         return 0
     print("search folders: " + "  ".join(str(d) for d in w.search_dirs()))
     width = max((len(r["key"]) for r in rows), default=10)
@@ -88,12 +89,12 @@ def _verify(args: argparse.Namespace) -> int:
     if not args.keys:  # without keys: report what is present (and mismatches), not every missing file
         verdicts = [v for v in verdicts if v.status != "missing"]
     if args.json:
-        print(json.dumps([v.as_dict() for v in verdicts], indent=2))
+        print(json_text([v.as_dict() for v in verdicts]))
     else:
         if not verdicts:
             print("no weights files present in: " + "  ".join(str(d) for d in w.search_dirs()))
         for v in verdicts:
-            mark = {"ok": "OK      ", "missing": "MISSING ", "mismatch": "TAMPERED"}[v.status]
+            mark = {"ok": "OK", "unverified": "UNVERIFIED", "missing": "MISSING", "mismatch": "TAMPERED", "unloadable": "UNLOADABLE"}[v.status]
             print(f"{mark} {v.key}: {v.path or v.filename}: {v.detail}")
     failed = [v for v in verdicts if v.failed or (args.keys and v.status == "missing")]
     if failed and not args.json:

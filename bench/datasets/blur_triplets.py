@@ -46,7 +46,8 @@ def load(root: Path, spec) -> list[Item]:
     if spec.ids:
         unknown = sorted(set(spec.ids) - set(ids))
         if unknown:
-            raise DatasetError(f"dataset '{spec.name}': no triplet with id {', '.join(unknown)} in {root}")
+            known = ", ".join(ids[:12]) + (", …" if len(ids) > 12 else "")
+            raise DatasetError(f"dataset '{spec.name}': no triplet with id {', '.join(unknown)} in {root} (ids there: {known or 'none'})")
         ids = [i for i in ids if i in set(spec.ids)]
     complete = [i for i in ids if all(i in index[k] for k in FOLDERS)]
     incomplete = [i for i in ids if i not in complete]

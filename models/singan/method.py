@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+import hashlib
+
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from restorebench.metrics.errors import RestoreBenchError
 from restorebench.metrics.imageio import as_rgb_uint8
-from restorebench.models.base import Method, RestoreContext, register, source_digest
+from restorebench.metrics.component import source_version
+from restorebench.models.base import Method, RestoreContext, register
 from restorebench.models.singan.settings import TrainingSettings, resolve_settings
 
 
@@ -59,6 +62,7 @@ class SinGAN(Method):
     tasks = frozenset({"deblur"})
     Params = SinGANParams
     stochastic = True
+    shared_preparation = "training_image"
     summary = "SinGAN trained on the sharp photo, blurred photo injected at a start scale"
 
     def __init__(self, params: BaseModel | None = None, **kwargs: Any):
@@ -71,6 +75,11 @@ class SinGAN(Method):
     def params_dict(self) -> dict[str, Any]:
         """The parameters given (unset training overrides are left out of records and hashes)."""
         return self.params.model_dump(mode="json", exclude_none=True)
+
+    def preparation_key(self, *, training_sha256: str, seed: int) -> str:
+        """One training per photo, seed and training settings: every start scale shares it."""
+        payload = f"singan|{source_version(type(self))}|{self.settings!r}|{training_sha256}|{seed}"
+        return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
     def prepare(self, context: RestoreContext) -> None:
         """Obtain the pyramid of ``context.training_image`` (trained once, then cached)."""
@@ -86,7 +95,7 @@ class SinGAN(Method):
         cache_dir = Path(context.cache_dir) / "singan" if context.cache_dir is not None else None
         self._pyramid = obtain_pyramid(
             image, self.settings, seed=context.seed, device=select_device(context.device),
-            cache_dir=cache_dir, code_digest=source_digest(type(self)),
+            cache_dir=cache_dir, code_digest=source_version(type(self)),
         )
         self._training_shape = image.shape[:2]
         start = self.params.gen_start_scale

@@ -66,10 +66,14 @@ def test_calibrate_command_matches_the_official_values(capsys):
 
     import pytest
 
-    directory = os.environ.get("RESTOREBENCH_CALIBRATION_DIR")
-    if not directory:
-        pytest.skip("set RESTOREBENCH_CALIBRATION_DIR to the shared calibration folder")
-    assert main(["calibrate", directory]) == 0
+    from restorebench.metrics.calibration import find_calibration_folder
+
+    directory = find_calibration_folder()
+    if directory is None or not (directory / "official.csv").is_file():
+        reason = "no calibration pairs ($RESTOREBENCH_CALIBRATION_DIR or ../shared/calibration beside the checkout)"
+        pytest.fail(reason + " — required under CI") if os.environ.get("CI") else pytest.skip(reason)
+    assert main(["calibrate", str(directory)]) == 0
     out = capsys.readouterr().out
     for metric in ("psnr", "ssim", "ms_ssim", "niqe", "brisque", "piqe"):
         assert metric in out
+    assert out.rstrip().splitlines()[-1].endswith("all within tolerance")

@@ -56,6 +56,8 @@ def test_svm_scale_semantics():
 def test_live_model_and_ranges_are_the_release_files():
     model, ranges = live_model()
     assert model.support_vectors.shape == (774, 36)
+    # The header of the release's allmodel ("gamma 0.05", "rho -153.591", 774 SV lines) and the
+    # first feature line of its allrange ("1 0.338 10").
     assert (model.gamma, model.rho) == (0.05, -153.591)
     assert len(ranges.minimum) == 36 and (ranges.minimum[0], ranges.maximum[0]) == (0.338, 10.0)
     assert live_model() is live_model()  # read once

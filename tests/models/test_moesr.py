@@ -1,5 +1,6 @@
 """MoESR: official layouts and parameter counts, the ensemble/ISE/KEN files loaded through the
-weights manager, kernel estimation + expert choice + restoration, the fine-tuning step, exact
+weights manager, kernel estimation + expert choice + restoration (also against a transcription of
+the official code), the fine-tuning step, exact
 tiling, and the errors a user sees.
 
 The manifest (models/moesr/manifest.json) was written from the official ``codes/networks.py``;
@@ -12,16 +13,16 @@ import math
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
-torch = pytest.importorskip("torch")
-
-from restorebench import models  # noqa: E402
-from restorebench.metrics import weights  # noqa: E402
-from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError  # noqa: E402
-from restorebench.models import moesr  # noqa: E402
-from restorebench.models.moesr import finetune as FT  # noqa: E402
-from restorebench.models.moesr import network as N  # noqa: E402
-from restorebench.models.weights import CheckpointLayoutError, layout_problems, parameter_count, read_manifest  # noqa: E402
+from restorebench import models
+from restorebench.metrics import weights
+from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError
+from restorebench.models import moesr
+from restorebench.models.moesr import finetune as FT
+from restorebench.models.moesr import network as N
+from restorebench.models.weights import CheckpointLayoutError, layout_problems, parameter_count, read_manifest
 
 MANIFEST = read_manifest(moesr.MANIFEST)["networks"]
 
@@ -198,3 +199,135 @@ def test_missing_weights_and_bad_files(isolated):
     torch.save({"U_0.85_0.85_0.00": [N.Expert().state_dict()]}, target / "SR_networks_ensemble.pt")
     with pytest.raises(CheckpointLayoutError, match="is missing"):
         moesr._experts(2)
+
+
+# --- the method against a transcription of the official estimation and inference ----------------------
+# memad73/MoESR codes/networks.py (SR_Net, ISE_Net, KEN_Net) and MoESR.estimate_kernel / the expert
+# choice of finetune_network / eval, as plain functions of the official state dicts: every one of the
+# 85 kernel shapes runs its expert on the (rotated/flipped) image, the ISE scores it against the
+# bicubic upsampling, KEN turns the 85 mean squares into (λ1, λ2, θ); the nearest expert, its weights
+# rotated/flipped to θ, super-resolves the image (0 fine-tuning iterations).
+
+def official_sr_net(sd, x):
+    x = F.interpolate(x, scale_factor=2, mode="bicubic")
+    y = x
+    for i in range(12):
+        y = F.conv2d(y, sd[f"model.{2 * i}.weight"], sd[f"model.{2 * i}.bias"], padding=1)
+        if i < 11:
+            y = F.relu(y)
+    return x + y
+
+
+def official_ise(sd, x, bq):
+    y = torch.cat([x, bq], 1)
+    for index, stride, relu in ((0, 1, True), (2, 2, True), (4, 2, True), (6, 2, True), (8, 1, False), (9, 1, False)):
+        y = F.conv2d(y, sd[f"model.{index}.weight"], sd[f"model.{index}.bias"], stride=stride)
+        y = F.relu(y) if relu else y
+    return y
+
+
+def official_ken(sd, x):
+    x = (x - x.mean(axis=1)[:, None]) / x.std(axis=1)[:, None]
+    x = F.relu(F.linear(x, sd["layers.0.weight"], sd["layers.0.bias"]))
+    x = F.relu(F.linear(x, sd["layers.2.weight"], sd["layers.2.bias"]))
+    x = F.linear(x, sd["layers.4.weight"], sd["layers.4.bias"])
+    x[:, 0:2][x[:, 0:2] < 0.01] = 0.01
+    x[:, 2] *= np.pi / 16
+    return x
+
+
+def official_turned_weights(sd, theta):
+    """weights_flip_rotate / weights_rotate / weights_flip on every conv of an expert."""
+    def turn(w):
+        if np.pi / 4 < theta < np.pi / 2:
+            return w.flip(3).rot90(dims=[2, 3])
+        if np.pi / 2 < theta < 3 * np.pi / 4:
+            return w.rot90(1, dims=[2, 3])
+        return w.flip(3)
+    if theta < np.pi / 4:
+        return sd
+    return {k: (turn(v) if k.endswith("weight") else v) for k, v in sd.items()}
+
+
+def official_moesr_x2(experts, ise, ken, image):
+    lambdas, thetas = [0.85, 1.47, 2.27, 3.23, 4.37], [k * np.pi / 16 for k in (1, 3, 5, 7, 9, 11, 13, 15)]
+    img_t = torch.FloatTensor(np.transpose(image / 255.0, (2, 0, 1))).unsqueeze(0)
+    bq = F.interpolate(img_t, scale_factor=2, mode="bicubic")
+    errs = []
+    for l1 in lambdas:
+        for l2 in lambdas:
+            for theta in thetas:
+                if l2 > l1:
+                    continue
+                if l2 == l1:
+                    if theta != thetas[0]:
+                        continue
+                    theta = 0
+                if theta < np.pi / 4:
+                    model_theta, inp = theta, img_t
+                elif np.pi / 4 < theta < np.pi / 2:
+                    model_theta, inp = np.pi / 2 - theta, img_t.flip(3).rot90(dims=[2, 3])
+                elif np.pi / 2 < theta < 3 * np.pi / 4:
+                    model_theta, inp = theta - np.pi / 2, img_t.rot90(dims=[2, 3])
+                else:
+                    model_theta, inp = np.pi - theta, img_t.flip(3)
+                out = official_sr_net(experts["U_%.2f_%.2f_%.2f" % (l1, l2, model_theta)][0], inp)
+                if theta < np.pi / 4:
+                    sr = out
+                elif np.pi / 4 < theta < np.pi / 2:
+                    sr = out.flip(3).rot90(dims=[2, 3])
+                elif np.pi / 2 < theta < 3 * np.pi / 4:
+                    sr = out.rot90(-1, dims=[2, 3])
+                else:
+                    sr = out.flip(3)
+                delta = official_ise(ise, sr, bq)
+                errs.append((delta * delta).mean())
+    params = official_ken(ken, torch.stack(errs).unsqueeze(0)).squeeze().numpy()
+    c1 = min(lambdas, key=lambda x: abs(x - params[0]))
+    c2 = min(lambdas, key=lambda x: abs(x - params[1]))
+    theta = min(thetas, key=lambda x: abs(x - params[2]))
+    if theta < np.pi / 4:
+        model_theta = theta
+    elif np.pi / 4 < theta < np.pi / 2:
+        model_theta = np.pi / 2 - theta
+    elif np.pi / 2 < theta < 3 * np.pi / 4:
+        model_theta = theta - np.pi / 2
+    else:
+        model_theta = np.pi - theta
+    if c2 > c1:
+        c1 = c2
+    if c1 == c2:
+        model_theta = 0
+    expert = "U_%.2f_%.2f_%.2f" % (c1, c2, model_theta)
+    sr = official_sr_net(official_turned_weights(experts[expert][0], theta), img_t)
+    return params, expert, np.clip(np.round(np.transpose(sr[0].numpy(), (1, 2, 0)) * 255.0), 0, 255).astype(np.uint8)
+
+
+def test_method_equals_a_transcription_of_the_official_estimation_and_inference(isolated):
+    """Random experts, ISE and KEN (a KEN whose output depends on the 85 errors, steered to an
+    oriented kernel so that weights are turned) in the official files; same image, same result."""
+    torch.manual_seed(5)
+    target = isolated / "moesr" / "x2"
+    target.mkdir(parents=True)
+    experts = {}
+    for eid in N.expert_ids(2):
+        net = N.Expert()
+        for p in net.parameters():
+            p.data.mul_(0.2)
+        experts[eid] = [net.state_dict()]
+    ise, ken = N.ISE().state_dict(), N.KEN()
+    with torch.no_grad():
+        ken.layers[4].bias.copy_(torch.tensor([2.3, 1.4, 11.0]))  # θ ≈ 11π/16 … plus what the errors add
+    torch.save(experts, target / "SR_networks_ensemble.pt")
+    torch.save(ise, target / "ISE.pt")
+    torch.save(ken.state_dict(), target / "KEN.pt")
+    image = np.random.default_rng(3).integers(0, 256, (26, 29, 3), dtype=np.uint8)
+
+    params, expert, official = official_moesr_x2(experts, ise, ken.state_dict(), image)
+    method = models.get("moesr", iterations=0, tile=0)
+    method.prepare(models.RestoreContext(task="sr", scale=2, device="cpu"))
+    out = method.restore(image)
+    estimate = method.estimate
+    assert [estimate["lambda_1"], estimate["lambda_2"], estimate["theta"]] == pytest.approx(params.tolist(), rel=1e-5)
+    assert estimate["expert"] == expert and estimate["transform"] != "none"
+    assert np.array_equal(out, official)

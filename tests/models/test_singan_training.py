@@ -13,17 +13,15 @@ initialised in channels-last memory order.
 from __future__ import annotations
 
 import pytest
+import torch
+import torch.nn.functional as F
 
-torch = pytest.importorskip("torch")
-
-import torch.nn.functional as F  # noqa: E402
-
-from restorebench.models.singan.geometry import pyramid_geometry  # noqa: E402
-from restorebench.models.singan.imaging import Upsampler, upsamplers  # noqa: E402
-from restorebench.models.singan.networks import Discriminator, Generator, initialise  # noqa: E402
-from restorebench.models.singan.pyramid import Pyramid, gaussian_noise, pad  # noqa: E402
-from restorebench.models.singan.settings import TrainingSettings  # noqa: E402
-from restorebench.models.singan.training import reals_pyramid, train_scale  # noqa: E402
+from restorebench.models.singan.geometry import pyramid_geometry
+from restorebench.models.singan.imaging import Upsampler, upsamplers
+from restorebench.models.singan.networks import Discriminator, Generator, initialise
+from restorebench.models.singan.pyramid import Pyramid, gaussian_noise, pad
+from restorebench.models.singan.settings import TrainingSettings
+from restorebench.models.singan.training import reals_pyramid, train_scale
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

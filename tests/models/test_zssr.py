@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-
-from restorebench import models  # noqa: E402
-from restorebench.metrics.errors import InvalidImageError  # noqa: E402
-from restorebench.metrics.matlab import imresize  # noqa: E402
-from restorebench.metrics.psnr import psnr  # noqa: E402
-from restorebench.models import zssr as Z  # noqa: E402
-from restorebench.models.base import RestoreContext  # noqa: E402
+import torch
+from restorebench import models
+from restorebench.metrics.errors import InvalidImageError
+from restorebench.metrics.matlab import imresize
+from restorebench.metrics.psnr import psnr
+from restorebench.models import zssr as Z
+from restorebench.models.base import RestoreContext
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

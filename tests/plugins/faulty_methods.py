@@ -15,6 +15,8 @@ ALL = frozenset({"deblur", "sr"})
 
 @register()
 class ReturnsNaN(Method):
+    """Returns NaN pixels."""
+
     name = "test_nan"
     tasks = ALL
 
@@ -24,6 +26,8 @@ class ReturnsNaN(Method):
 
 @register()
 class WrongShape(Method):
+    """Returns one row too few."""
+
     name = "test_wrong_shape"
     tasks = ALL
 
@@ -33,6 +37,8 @@ class WrongShape(Method):
 
 @register()
 class Raises(Method):
+    """Raises an exception."""
+
     name = "test_raise"
     tasks = ALL
 
@@ -42,6 +48,8 @@ class Raises(Method):
 
 @register()
 class Hangs(Method):
+    """Sleeps for an hour."""
+
     name = "test_hang"
     tasks = ALL
 
@@ -51,6 +59,8 @@ class Hangs(Method):
 
 @register()
 class Crashes(Method):
+    """Kills its own process."""
+
     name = "test_crash"
     tasks = ALL
 
@@ -74,3 +84,19 @@ class Slow(Method):
     def restore(self, image):
         time.sleep(self.params.seconds)
         return image.copy() if self.ctx.task == "deblur" else np.repeat(np.repeat(image, self.ctx.scale, 0), self.ctx.scale, 1)
+
+
+@register()
+class ReportsThreads(Method):
+    """Fails with the thread share of the process it runs in (for the runner's worker-share test)."""
+
+    name = "test_report_threads"
+    tasks = ALL
+
+    def restore(self, image):
+        import torch
+
+        from restorebench.metrics.parallel import current_threads
+
+        raise RuntimeError(f"threads OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} "
+                           f"metrics={current_threads()} torch={torch.get_num_threads()}")
