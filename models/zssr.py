@@ -72,8 +72,6 @@ takes the official configuration for it, as changes to the profile:
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -84,7 +82,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from restorebench.metrics.device import select_device
 from restorebench.metrics.errors import InvalidImageError, RestoreBenchError
 from restorebench.metrics.matlab import imresize
-from restorebench.models.base import Method, register, source_digest
+from restorebench.models.base import Method, register
 from restorebench.models.weights import array_to_tensor
 
 Profile = Literal["paper", "fast"]
@@ -500,15 +498,6 @@ class ZSSR(Method):
     def params_dict(self) -> dict[str, Any]:
         """The parameters given (unset overrides are left out of records and hashes)."""
         return self.params.model_dump(mode="json", exclude_none=True)
-
-    @property
-    def code_version(self) -> str:
-        """Over both modules: ``kernel: estimated`` runs ``models/kernelgan.py``, and
-        ``kernelgan_zssr`` (defined there) runs this one."""
-        from restorebench.models import kernelgan
-
-        payload = source_digest(ZSSR) + source_digest(kernelgan.Settings) + json.dumps(self.params_dict, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def estimated_kernel(self) -> np.ndarray | None:
         """The PSF the last result assumed: bicubic, the dataset's, or KernelGAN's estimate."""
