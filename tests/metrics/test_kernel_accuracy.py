@@ -91,18 +91,22 @@ name: kernels
 workers: 0
 datasets:
   - {name: lr, kind: lr_sets, source: builtin, sets: [portraits-x2-iso], limit: 1}
+  - {name: lr4, kind: lr_sets, source: builtin, sets: [moon-x4-iso], limit: 1}
 methods:
-  - {name: bicubic}
-  - {name: zssr, profile: fast, max_iters: 2}
+  - {name: bicubic, datasets: [lr]}
+  - {name: zssr, profile: fast, max_iters: 2, datasets: [lr]}
+  # a chain's stages estimate kernels of their own factor (×2 here, scored against a ×4 kernel): none is scored
+  - {label: zssr-bicubic, chain: [{name: zssr, scale: 2, profile: fast, max_iters: 2}, {name: bicubic, scale: 2}]}
 metrics: [psnr]
 """)
     summary = run(load_spec(spec), RunOptions(db=tmp_path / "db.duckdb", out_dir=tmp_path / "out", progress=False))
-    assert summary.status_counts == {"ok": 2}
+    assert summary.status_counts == {"ok": 3}
     with Store(tmp_path / "db.duckdb", read_only=True) as store:
         scores = store.con.execute("SELECT label, metric, status, value FROM results ORDER BY label, metric").fetchall()
         artifacts = store.con.execute("SELECT kind, path FROM artifacts WHERE kind = 'kernel'").fetchall()
     by_label = {(label, metric): (status, value) for label, metric, status, value in scores}
-    assert set(by_label) == {("bicubic", "psnr"), ("zssr", "kernel_error"), ("zssr", "kernel_psnr"), ("zssr", "psnr")}
+    assert set(by_label) == {("bicubic", "psnr"), ("zssr", "kernel_error"), ("zssr", "kernel_psnr"), ("zssr", "psnr"),
+                             ("zssr-bicubic", "psnr")}
     truth = np.load(builtin_root / "lr_sets" / "natural" / "portraits-x2-iso" / "kernel.psf.npy")
     status, value = by_label[("zssr", "kernel_error")]
     assert status == "ok" and value == pytest.approx(KA.kernel_error(bicubic_kernel(2), truth))
