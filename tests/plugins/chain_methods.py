@@ -18,7 +18,7 @@ from restorebench.models import Method, register
 
 class CountingParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    log: str = Field(description="file that gets one line per restore call")
+    log: str | None = Field(None, description="file that gets one line per restore call (none: no log)")
     scale: int | None = Field(None, ge=2, description="SR factor; default: the item's")
     offset: int = Field(0, description="added to every pixel (a parameter that changes the output)")
     fail_while: str | None = Field(None, description="raise while this file exists")
@@ -36,8 +36,9 @@ class Counting(Method):
     def restore(self, image):
         p = self.params
         scale = p.scale or self.ctx.scale
-        with open(p.log, "a") as handle:
-            handle.write(f"{self.ctx.item_id} x{scale}\n")
+        if p.log:
+            with open(p.log, "a") as handle:
+                handle.write(f"{self.ctx.item_id} x{scale}\n")
         if p.fail_while and Path(p.fail_while).exists():
             raise RuntimeError("deliberate failure")
         if p.hang_while and Path(p.hang_while).exists():
