@@ -178,6 +178,12 @@ class Chain:
                 raise error from exc
         return current
 
+    def estimated_kernel(self) -> np.ndarray | None:
+        """None: a chain's stages each estimate the kernel of their own factor (a ×2 stage's
+        kernel is not the ×4 or ×8 kernel its item is scored against), and a stage reused from the
+        cache ran no estimation at all."""
+        return None
+
     @property
     def seconds_prepare(self) -> float:
         return sum(r.seconds_prepare for r in self.records)

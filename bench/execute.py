@@ -25,6 +25,7 @@ from restorebench import models
 from restorebench.bench.chains import Chain, ChainStageError
 from restorebench.bench.plan import Case
 from restorebench.bench.store import ArtifactRow, CaseResult, CaseRow, ScoreRow
+from restorebench.metrics import kernel_accuracy
 from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError
 from restorebench.metrics.imageio import load_image, save_png
 from restorebench.metrics.matlab import imresize
@@ -284,6 +285,8 @@ def execute(task: Task) -> CaseResult:
     start = time.perf_counter()
     stage = "load"
     artifacts: list[ArtifactRow] = []
+    kernel: np.ndarray | None = None  # the degradation kernel the method estimated, if it did
+    output_path: Path | None = None
     try:
         if case.variant.set_level:
             stage = "prepare"
@@ -314,6 +317,7 @@ def execute(task: Task) -> CaseResult:
                 timings["seconds_restore"] = time.perf_counter() - t
                 if isinstance(method, Chain):  # its stages prepare inside restore: count that as preparing
                     _record_stages(row, artifacts, method, timings)
+            kernel = method.estimated_kernel()
             h, w = image.shape[:2]
             scale = case.item.scale if case.item.task == "sr" else 1
             problem = output_problem(output, (h * scale, w * scale, 3), case.variant.name)
@@ -331,6 +335,13 @@ def execute(task: Task) -> CaseResult:
             row.output_path, row.output_sha256 = str(output_path), sha
             artifacts.append(ArtifactRow(case.case_id, "output", str(output_path), sha))
         row.width, row.height = int(output.shape[1]), int(output.shape[0])
+        # A method's estimate of the degradation kernel: kept, and scored against the true kernel.
+        kernel_rows = kernel_accuracy.case_rows(
+            kernel, truth=psf if kernel is not None else None, hr=reference, scale=case.item.scale or 1,
+            case_id=case.case_id, run_id=task.run_id,
+            artifact_path=output_path.with_suffix(".kernel.npy") if output_path else None,
+        )
+        artifacts += [ArtifactRow(**a) for a in kernel_rows["artifacts"]]
         timings["seconds_save"] = time.perf_counter() - t
     except Exception as exc:
         status = status_of(exc)
@@ -341,6 +352,7 @@ def execute(task: Task) -> CaseResult:
         _finish(row, timings, start)
         return CaseResult(row, placeholder_scores(task, f"case_{status}", message), artifacts)
     scores, row.alignment = _score(task, output, reference)
+    scores += [ScoreRow(**r) for r in kernel_rows["scores"]]
     _finish(row, timings, start)
     return CaseResult(row, scores, artifacts)
 

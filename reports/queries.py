@@ -59,6 +59,14 @@ def metric_pivot(n_metrics: int) -> str:
     return f"SELECT {columns} FROM rb_image WHERE task = $1 GROUP BY image, label"
 
 
+# Per task, set and method: the mean over images of each kernel-accuracy metric (parameter: their
+# names), with the number of images. Infinite values (an exact kernel's PSNR) stay infinite.
+KERNEL_ACCURACY = """
+SELECT task, dataset, group_name, label, metric, avg(value) AS mean, count(*) AS n
+FROM rb_image WHERE metric IN (SELECT unnest(?::VARCHAR[]))
+GROUP BY ALL ORDER BY task, dataset, group_name, label, metric
+"""
+
 METRIC_DIRECTIONS = """
 SELECT m.metric, k.higher_is_better
 FROM (SELECT name AS metric FROM metrics UNION SELECT DISTINCT metric FROM scores) m
