@@ -158,7 +158,16 @@ class DANMethod(Method):
         with torch.no_grad():
             lr = image_to_tensor(image, device)
             sr = net.super_resolve(lr, tile=self.params.tile, overlap=self.params.tile_overlap)
+            kernel = net.last_kernel
+        self._kernel = None if kernel is None else kernel[0].double().cpu().numpy()
         return tensor_to_image(sr)
+
+    def estimated_kernel(self):
+        """DANv2's kernel estimate for the last image: its Estimator's softmax over ``k²`` taps after
+        the last restoration, as the official loop returns it (DAN was trained on centred Gaussian
+        kernels, which read the same as correlation or convolution kernels). DANv1 estimates only
+        a PCA code of the kernel, which is not turned back into one: None."""
+        return getattr(self, "_kernel", None)
 
 
 @functools.cache

@@ -262,6 +262,12 @@ class DAN(nn.Module):
         kernel[:, k // 2, k // 2] = 1.0
         self.register_buffer("init_kernel", kernel)
         self.register_buffer("init_ker_map", self.init_kernel.view(1, 1, k * k).matmul(self.encoder)[:, 0])
+        # v2's last kernel estimate, (B, k, k), from the last forward pass (v1 estimates a code only)
+        self.last_kernel: torch.Tensor | None = None
+
+    def _keep_kernel(self, estimate: torch.Tensor | None) -> None:
+        k = self.config.kernel_size
+        self.last_kernel = None if estimate is None or self.config.version == "v1" else estimate.view(-1, k, k)
 
     def code(self, estimate: torch.Tensor) -> torch.Tensor:
         """The Restorer's condition from the Estimator's output (v2: project the kernel on the
@@ -274,10 +280,12 @@ class DAN(nn.Module):
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         """The official loop on the whole image; returns the last restoration."""
         code = self.init_ker_map.repeat(lr.shape[0], 1)
-        sr = lr
+        sr, estimate = lr, None
         for _ in range(self.config.loop):
             sr = self.Restorer(lr, code)
-            code = self.code(self.Estimator(sr, lr))
+            estimate = self.Estimator(sr, lr)
+            code = self.code(estimate)
+        self._keep_kernel(estimate)  # the official loop returns this last estimate with the image
         return sr
 
     def super_resolve(self, lr: torch.Tensor, *, tile: int = 0, overlap: int = 32) -> torch.Tensor:
@@ -291,6 +299,8 @@ class DAN(nn.Module):
         s = self.config.scale
         code = self.init_ker_map.repeat(lr.shape[0], 1)
         out = Blender(h, w, s, device=lr.device)
+        # v2's kernel estimate after the last restoration is returned too (v1's code is not used)
+        estimate_last = self.config.version == "v2"
         for step in range(self.config.loop):
             last = step == self.config.loop - 1
             total: torch.Tensor | None = None
@@ -299,10 +309,14 @@ class DAN(nn.Module):
                 sr_window = self.Restorer(lr_window, code)
                 if last:
                     out.add(t, sr_window)
-                    continue
+                    if not estimate_last:
+                        continue
                 fmap = core_of_window(self.Estimator.feature_map(sr_window, lr_window), t).sum(dim=(2, 3))
                 total = fmap if total is None else total + fmap
-            if not last:
-                assert total is not None
-                code = self.code(self.Estimator.from_mean(total / (h * w)))
+            if total is not None:
+                estimate = self.Estimator.from_mean(total / (h * w))
+                if last:
+                    self._keep_kernel(estimate)
+                else:
+                    code = self.code(estimate)
         return out.result()

@@ -91,6 +91,20 @@ def test_checkpoint_loads_through_the_weights_manager_and_restores(isolated, var
     np.testing.assert_array_equal(out, expected)
     assert np.array_equal(method.restore(image), out)  # deterministic
     assert method.weights_key == dan.weights_key(c.version, c.scale, c.setting)
+    kernel = method.estimated_kernel()
+    if c.version == "v1":
+        assert kernel is None  # a PCA code only
+    else:  # the Estimator's last softmax over k² taps, on the last restoration
+        with torch.no_grad():
+            lr = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) / 255)[None]
+            expected_kernel = reference.Estimator(reference(lr), lr).view(c.kernel_size, c.kernel_size)
+        assert kernel.shape == (c.kernel_size, c.kernel_size) and abs(kernel.sum() - 1) < 1e-5 and kernel.min() >= 0
+        np.testing.assert_allclose(kernel, expected_kernel.double().numpy(), atol=1e-6)
+        # tiled, the kernel is still estimated on the whole image's averaged feature map
+        tiled = models.get("dan", version=c.version, setting=c.setting, tile=8, tile_overlap=16)
+        tiled.prepare(models.RestoreContext(task="sr", scale=c.scale, device="cpu"))
+        tiled.restore(image)
+        np.testing.assert_allclose(tiled.estimated_kernel(), kernel, atol=1e-5)
 
 
 def _estimates(net, run):
