@@ -3,6 +3,10 @@
 This is what a worker process does (or the main process with ``workers: 0``). It never raises
 for a problem of the case itself: every failure becomes the case's status and a message that
 names the file or the method, so that the run goes on and nothing already stored is lost.
+
+"save" encodes the output as PNG bytes, returned in the result: the driver (the runner's main
+process) writes them under ``--out``. A worker never writes there, so that a worker on another
+machine (the Ray executor) needs no file system shared with the driver.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import hashlib
 import math
 import re
 import resource
+import socket
 import time
 import traceback
 from dataclasses import dataclass
@@ -22,9 +27,9 @@ import numpy as np
 from restorebench import metrics
 from restorebench import models
 from restorebench.bench.plan import Case
-from restorebench.bench.store import ArtifactRow, CaseResult, CaseRow, ScoreRow
+from restorebench.bench.store import ArtifactRow, CaseResult, CaseRow, OutputFile, ScoreRow
 from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError
-from restorebench.metrics.imageio import load_image, save_png
+from restorebench.metrics.imageio import encode_png, load_image
 from restorebench.metrics.matlab import imresize
 from restorebench.models.base import Method, RestoreContext
 
@@ -68,7 +73,7 @@ class Preparation:
 
     def result(self, status: str, error: str | None, *, seconds: float) -> "PreparationResult":
         return PreparationResult(key=self.key, what=self.what, variant_id=self.case.variant.variant_id, status=status,
-                                 error=error, seconds=seconds, run_id=self.run_id, finished_at=_now())
+                                 error=error, seconds=seconds, run_id=self.run_id, finished_at=_now(), node=NODE)
 
 
 @dataclass
@@ -81,6 +86,11 @@ class PreparationResult:
     seconds: float
     run_id: str
     finished_at: dt.datetime
+    node: str | None = None
+
+
+#: Where this process runs, recorded with each case (the Ray executor records its node instead).
+NODE = socket.gethostname()
 
 
 # -- per-process caches -----------------------------------------------------------------------------
@@ -239,6 +249,7 @@ def case_row(task: Task) -> CaseRow:
         input_path=str(item.input_path),
         input_sha256=case.input_sha256,
         reference_path=str(item.reference_path) if item.reference_path else None,
+        node=NODE,
     )
 
 
@@ -262,8 +273,9 @@ def stopped_case(task: Task, status: str, message: str) -> CaseResult:
     return CaseResult(row, placeholder_scores(task, f"case_{status}", message))
 
 
-def execute(task: Task) -> CaseResult:
-    """Run one task and return the rows to store."""
+def execute(task: Task, *, cache_dir: str | Path | None = None) -> CaseResult:
+    """Run one task and return the rows to store, with the output image as PNG bytes (the driver
+    writes it). ``cache_dir``: where the method keeps trained state (default ``<out>/cache``)."""
     if task.score_only:
         return _rescore(task)
     case = task.case
@@ -273,6 +285,7 @@ def execute(task: Task) -> CaseResult:
     start = time.perf_counter()
     stage = "load"
     artifacts: list[ArtifactRow] = []
+    files: list[OutputFile] = []
     try:
         t = time.perf_counter()
         image = _load(case.item.input_path, case.item.size)
@@ -285,7 +298,7 @@ def execute(task: Task) -> CaseResult:
         stage = "prepare"
         t = time.perf_counter()
         method = _method(case)
-        method.prepare(_context(case, psf=psf, training=training, out_dir=task.out_dir, device=task.device))
+        method.prepare(_context(case, psf=psf, training=training, cache_dir=_cache_dir(task.out_dir, cache_dir), device=task.device))
         timings["seconds_prepare"] = time.perf_counter() - t
 
         stage = "restore"
@@ -301,13 +314,12 @@ def execute(task: Task) -> CaseResult:
         stage = "save"
         t = time.perf_counter()
         if task.save_outputs:
-            output_path = output_path_for(task)
-            try:
-                sha = save_png(output, output_path)
-            except OSError as exc:  # full, read-only or forbidden --out: every case would fail alike
-                return CaseResult(None, fatal=f"cannot write outputs under {task.out_dir}: {exc.strerror or exc} ({exc.filename or output_path})")
-            row.output_path, row.output_sha256 = str(output_path), sha
-            artifacts.append(ArtifactRow(case.case_id, "output", str(output_path), sha))
+            output_path = str(output_path_for(task))
+            data = encode_png(output, name=output_path)
+            sha = hashlib.sha256(data).hexdigest()
+            files.append(OutputFile(output_path, data, sha))
+            row.output_path, row.output_sha256 = output_path, sha
+            artifacts.append(ArtifactRow(case.case_id, "output", output_path, sha))
         row.width, row.height = int(output.shape[1]), int(output.shape[0])
         timings["seconds_save"] = time.perf_counter() - t
     except Exception as exc:
@@ -320,10 +332,14 @@ def execute(task: Task) -> CaseResult:
         return CaseResult(row, placeholder_scores(task, f"case_{status}", message))
     scores, row.alignment = _score(task, output, reference)
     _finish(row, timings, start)
-    return CaseResult(row, scores, artifacts)
+    return CaseResult(row, scores, artifacts, files=files)
 
 
-def _context(case: Case, *, psf: np.ndarray | None, training: np.ndarray | None, out_dir: str, device: str) -> RestoreContext:
+def _cache_dir(out_dir: str, cache_dir: str | Path | None) -> Path:
+    return Path(cache_dir) if cache_dir is not None else Path(out_dir) / "cache"
+
+
+def _context(case: Case, *, psf: np.ndarray | None, training: np.ndarray | None, cache_dir: Path, device: str) -> RestoreContext:
     return RestoreContext(
         task=case.item.task,  # type: ignore[arg-type]
         scale=case.item.scale,
@@ -332,7 +348,7 @@ def _context(case: Case, *, psf: np.ndarray | None, training: np.ndarray | None,
         blur=case.item.blur,
         seed=case.seed,
         sample=case.sample,
-        cache_dir=Path(out_dir) / "cache",
+        cache_dir=cache_dir,
         device=device,
         item_id=case.item.item,
     )
@@ -346,15 +362,16 @@ def _status_of(exc: BaseException) -> str:
     return "failed"
 
 
-def prepare_shared(preparation: Preparation) -> PreparationResult:
-    """Do a shared preparation (the method trains and caches); never raises for its own problems."""
+def prepare_shared(preparation: Preparation, *, cache_dir: str | Path | None = None) -> PreparationResult:
+    """Do a shared preparation (the method trains and caches in ``cache_dir``, default
+    ``<out>/cache``); never raises for its own problems."""
     case = preparation.case
     start = time.perf_counter()
     try:
         training = _load(case.item.training_path, case.item.size)
         psf = _psf(case) if case.item.size is None else None
         method = _method(case)
-        method.prepare(_context(case, psf=psf, training=training, out_dir=preparation.out_dir, device=preparation.device))
+        method.prepare(_context(case, psf=psf, training=training, cache_dir=_cache_dir(preparation.out_dir, cache_dir), device=preparation.device))
     except Exception as exc:
         return preparation.result(_status_of(exc), describe_exception(exc), seconds=time.perf_counter() - start)
     return preparation.result("ok", None, seconds=time.perf_counter() - start)

@@ -1,16 +1,22 @@
 """The runner: plan → skip what is stored → execute (workers, timeouts) → store, with progress.
 
-Only this process writes the database. Results are written in small transactional batches, so a
+Only this process (the driver) writes the database and the output files: executors hand back
+results with the outputs as bytes. Results are written in small transactional batches, so a
 ``kill -9`` loses at most the cases of the last unflushed batch, and re-running the same spec
 completes exactly the missing cases (resume). A case that hangs past the spec's ``timeout`` is
 stopped with its worker process and recorded as ``timeout``; a worker that dies (segfault, out of
 memory) is recorded as ``crashed``; the run goes on either way.
+
+Executors: ``local`` (the default: ``workers`` spawned processes, or this process with
+``workers: 0``) and ``ray`` (a Ray cluster: :mod:`executors_ray`), chosen by the spec's
+``executor`` or :attr:`RunOptions.executor`.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import signal
 import sys
 import time
@@ -26,6 +32,7 @@ from restorebench.bench.plan import DEFAULT_MAX_CASES, Plan, file_digest, make_p
 from restorebench.bench.spec import LoadedSpec, variant_record
 from restorebench.bench.store import ArtifactRow, CaseResult, CaseRow, ScoreRow, Store, StoreWriteError
 from restorebench.metrics.errors import RestoreBenchError
+from restorebench.metrics.imageio import write_atomic
 
 FLUSH_EVERY_CASES = 32
 FLUSH_EVERY_SECONDS = 1.0
@@ -43,6 +50,8 @@ class RunOptions:
     max_cases: int = DEFAULT_MAX_CASES
     progress: bool = True
     save_outputs: bool = True
+    executor: str | None = None  # None: the spec's (local | ray)
+    address: str | None = None  # ray: a cluster to join ("auto": the one this machine belongs to); None: start one here
 
 
 @dataclass
@@ -103,8 +112,9 @@ def _dataset_records(plan: Plan) -> list[dict[str, Any]]:
 class _Batcher:
     """Collects finished cases and writes them in transactional batches."""
 
-    def __init__(self, store: Store, on_case: Callable[[CaseRow], None], metric_versions: dict[str, str]):
+    def __init__(self, store: Store, on_case: Callable[[CaseRow], None], metric_versions: dict[str, str], out_dir: Path):
         self.store = store
+        self.out_dir = out_dir
         self.on_case = on_case
         self.metric_versions = metric_versions
         self.cases: list[CaseRow] = []
@@ -118,9 +128,7 @@ class _Batcher:
         if isinstance(result, PreparationResult):
             self.preparations.append(result)
             return
-        if result.fatal:
-            self.flush()  # what finished before is kept
-            raise OutputWriteError(f"{result.fatal}. Nothing stored was lost; free space or choose another --out and run again to resume")
+        self.write_outputs(result)
         if result.case is None:
             self.failed_scores += sum(1 for row in result.scores if row.status == "failed")
         for row in result.scores:
@@ -132,6 +140,25 @@ class _Batcher:
             self.on_case(result.case)
         if len(self.cases) >= FLUSH_EVERY_CASES or time.monotonic() - self.last_flush > FLUSH_EVERY_SECONDS:
             self.flush()
+
+    def write_outputs(self, result: CaseResult) -> None:
+        """Write a result's output files before its rows (a stored row always has its file). Their
+        bytes are dropped once written: a long run keeps no images in memory."""
+        start = time.perf_counter()
+        for file in result.files:
+            try:
+                write_atomic(file.path, file.data)
+            except OSError as exc:  # full, read-only or forbidden --out: every case would fail alike
+                self.flush()  # what finished before is kept
+                raise OutputWriteError(
+                    f"cannot write outputs under {self.out_dir}: {exc.strerror or exc} ({exc.filename or file.path}). "
+                    f"Nothing stored was lost; free space or choose another --out and run again to resume"
+                ) from None
+        if result.files and result.case is not None:
+            seconds = time.perf_counter() - start
+            result.case.seconds_save = (result.case.seconds_save or 0.0) + seconds
+            result.case.seconds_total = (result.case.seconds_total or 0.0) + seconds
+        result.files = []
 
     def flush(self) -> None:
         cases, scores, artifacts, preparations = self.cases, self.scores, self.artifacts, self.preparations
@@ -206,7 +233,16 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
                              len(tasks) + len(unrunnable) - rescored, rescored,
                              skipped_unavailable=sum(1 for status in done.values() if status == "unavailable"))
         tasks, preparations = _shared_preparations(tasks, out_dir=str(options.out_dir), run_id=run_id, device=spec.device)
-        scheduler = Scheduler(tasks, preparations, timeout=timeout, prepare_timeout=prepare_timeout)
+        executor_name = options.executor or spec.executor
+        if executor_name == "ray":
+            from restorebench.bench.executors_ray import run_ray
+
+            executor = functools.partial(run_ray, address=options.address)
+        else:
+            executor = run_inline if workers == 0 else run_pool
+        # a worker lost with its cluster node says nothing about the case: Ray retries it once
+        scheduler = Scheduler(tasks, preparations, timeout=timeout, prepare_timeout=prepare_timeout,
+                              crash_retries=1 if executor_name == "ray" else 0)
 
         bar = _progress(len(tasks) + len(preparations), options.progress, spec.name)
 
@@ -215,9 +251,8 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
             if bar is not None:
                 bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items())), refresh=False)
 
-        batcher = _Batcher(store, on_case, metric_versions)
+        batcher = _Batcher(store, on_case, metric_versions, options.out_dir)
         status = "running"
-        executor = run_inline if workers == 0 else run_pool
         try:
             for result in unrunnable:
                 batcher.add(result)
