@@ -192,12 +192,16 @@ def _case_text(case: CaseKey) -> str:
     return f"{dataset} / {label} / {item} (seed {seed}, sample {sample})"
 
 
-def _value_text(score: Score | None) -> str:
-    if score is None:
-        return "—"
+def _number(value: float, other: float | None) -> str:
+    """``value`` with 10 significant digits, or all of them when that would hide a difference."""
+    short = f"{value:.10g}"
+    return repr(value) if other is not None and other != value and short == f"{other:.10g}" else short
+
+
+def _value_text(score: Score, other: Score) -> str:
     if score.status != "ok" or score.value is None:
         return score.status
-    return f"{score.value:.10g}"
+    return _number(score.value, other.value)
 
 
 def _change_text(old: float | None, new: float | None) -> str:
@@ -209,7 +213,7 @@ def _change_text(old: float | None, new: float | None) -> str:
 def report(result: Comparison, *, rtol: float, atol: float, base: str) -> str:
     lines = []
     for key, old, new in result.changed:
-        lines.append(f"changed   {_case_text(key[:5])} {key[5]}: {_value_text(old)} → {_value_text(new)}{_change_text(old.value, new.value)}")
+        lines.append(f"changed   {_case_text(key[:5])} {key[5]}: {_value_text(old, new)} → {_value_text(new, old)}{_change_text(old.value, new.value)}")
     for key in result.metrics_vanished:
         lines.append(f"vanished  {_case_text(key[:5])} {key[5]}: the score is missing")
     for key in result.metrics_appeared:
@@ -219,8 +223,8 @@ def report(result: Comparison, *, rtol: float, atol: float, base: str) -> str:
     for case, n in sorted(result.appeared.items()):
         lines.append(f"appeared  {_case_text(case)}: a new case with {n} score(s)")
     for (dataset, label, metric), old, new in result.means:
-        before = f"{old[0]:.10g} (n={old[1]})" if old else "—"
-        after = f"{new[0]:.10g} (n={new[1]})" if new else "—"
+        before = f"{_number(old[0], new and new[0])} (n={old[1]})" if old else "—"
+        after = f"{_number(new[0], old and old[0])} (n={new[1]})" if new else "—"
         lines.append(f"mean      {dataset} / {label} {metric}: {before} → {after}{_change_text(old and old[0], new and new[0])}")
     summary = (
         f"{result.compared} score(s) compared with {base} (rtol {rtol:g}, atol {atol:g}): "
