@@ -376,7 +376,10 @@ class _RayRun:
             key = job.preparation_key
             refs.append(self.preparation_files[key])
         # retries are the scheduler's (once, and recorded), not Ray's
-        generator = self.remote.options(num_returns="streaming", max_retries=0, retry_exceptions=False, **options).remote(sent, names, key, *refs)
+        # SPREAD: independent cases balance over the nodes; Ray's default would keep them where their
+        # arguments (the input files, a preparation's cache) already are, leaving other nodes idle
+        generator = self.remote.options(num_returns="streaming", max_retries=0, retry_exceptions=False,
+                                        scheduling_strategy="SPREAD", **options).remote(sent, names, key, *refs)
         self.running[generator] = _Running(job, note=note)
 
     # -- receiving ---------------------------------------------------------------------------
