@@ -169,13 +169,13 @@ def ray_job(job: Job, names: tuple[str, ...], preparation_key: str | None, *blob
     being resumed or a case that needs one — the preparation's cache files."""
     import ray
 
+    import torch  # before the job's clock starts, as in a local worker
+
     context = ray.get_runtime_context()
+    torch.set_num_threads(max(1, int(context.get_assigned_resources().get("CPU", 1))))
     node_id = context.get_node_id()
     node = f"{NODE}/{node_id[:8]}"
     yield Started(node, os.getpid())
-    import torch
-
-    torch.set_num_threads(max(1, int(context.get_assigned_resources().get("CPU", 1))))
     scratch = _scratch(job.run_id, node_id)
     local = {name: _materialise(scratch / "files", name, data) for name, data in zip(names, blobs)}
     cache_files = blobs[len(names)] if len(blobs) > len(names) else {}
