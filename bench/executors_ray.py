@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections import Counter
@@ -454,6 +455,19 @@ class _RayRun:
             self.ray.wait(pending, num_returns=len(pending), timeout=30)
 
 
+def check_reachable(address: str, *, timeout: float = 10.0) -> None:
+    """Fail at once when nothing listens at a ``host:port`` address (Ray itself would retry for
+    minutes); ``auto`` and other forms are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ExecutorError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
+                            f"`ray start --head --port {port}` on {host}, or check the address") from None
+
+
 def run_ray(scheduler: Scheduler, *, workers: int, address: str | None = None) -> Iterator[tuple[Job | None, Result]]:
     """The scheduler's jobs on a Ray cluster: the one at ``address`` (``auto``: this machine's),
     or a Ray instance started here for the run with ``workers`` CPUs (all cores for 0)."""
@@ -467,6 +481,7 @@ def run_ray(scheduler: Scheduler, *, workers: int, address: str | None = None) -
                                     "runtime_env": {"env_vars": env} if env else None}
         try:
             if address:
+                check_reachable(address)
                 ray.init(address=address, **settings)
             else:
                 ray.init(num_cpus=workers or None, include_dashboard=False, **settings)
