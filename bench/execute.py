@@ -10,6 +10,7 @@ machine (the Ray executor) needs no file system shared with the driver.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import math
@@ -26,6 +27,7 @@ import numpy as np
 
 from restorebench import metrics
 from restorebench import models
+from restorebench.bench.chains import Chain, ChainStageError
 from restorebench.bench.plan import Case
 from restorebench.bench.store import ArtifactRow, CaseResult, CaseRow, OutputFile, ScoreRow
 from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError
@@ -38,6 +40,11 @@ from restorebench.models.base import Method, RestoreContext
 class MetricSpecLite:
     name: str
     options: tuple[tuple[str, Any], ...] = ()
+    label: str | None = None  # the name its scores are stored under, when not ``name``
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class Task:
     output_path: str | None = None
     save_outputs: bool = True
     preparation_key: str | None = None  # the shared preparation this case waits for
+    reuse_stages: bool = True  # a chain may reuse its stages' cached outputs (not with --fresh)
 
 
 @dataclass(frozen=True)
@@ -94,14 +102,15 @@ NODE = socket.gethostname()
 
 
 # -- per-process caches -----------------------------------------------------------------------------
-_METHODS: dict[str, Method] = {}
+_METHODS: dict[str, Method | Chain] = {}
 _METRICS: dict[MetricSpecLite, metrics.Metric] = {}
 
 
-def _method(case: Case) -> Method:
+def _method(case: Case) -> Method | Chain:
     key = case.variant.variant_id
     if key not in _METHODS:
-        _METHODS[key] = models.get(case.variant.name, **case.variant.params)
+        variant = case.variant
+        _METHODS[key] = Chain(variant.stages) if variant.stages else models.get(variant.name, **variant.params)
     return _METHODS[key]
 
 
@@ -143,8 +152,8 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"[:2000]
 
 
-def output_problem(output: Any, expected: tuple[int, ...], method: str) -> str | None:
-    """Why a method's output is unusable, or None."""
+def output_problem(output: Any, expected: tuple[int, ...] | None, method: str) -> str | None:
+    """Why a method's output is unusable, or None (``expected``: its shape; None: any H×W×3)."""
     if not isinstance(output, np.ndarray):
         return f"method '{method}' returned {type(output).__name__}, expected a uint8 numpy array"
     if output.dtype.kind == "f" and not np.all(np.isfinite(output)):
@@ -152,7 +161,9 @@ def output_problem(output: Any, expected: tuple[int, ...], method: str) -> str |
         return f"method '{method}' returned {bad} NaN/inf values"
     if output.dtype != np.uint8:
         return f"method '{method}' returned {output.dtype} pixels, expected uint8"
-    if output.shape != expected:
+    if expected is None and (output.ndim != 3 or output.shape[2] != 3 or 0 in output.shape):
+        return f"method '{method}' returned shape {output.shape}, expected H×W×3"
+    if expected is not None and output.shape != expected:
         return f"method '{method}' returned shape {output.shape}, expected {expected}"
     return None
 
@@ -206,9 +217,9 @@ def _score(
         aligned_output, (dy, dx) = register_to(output, reference, method=task.case.item.align)
         alignment = f"{task.case.item.align} dy={dy:+.2f} dx={dx:+.2f}"
     for spec in task.metrics:
-        if names is not None and spec.name not in names:
+        if names is not None and spec.key not in names:
             continue
-        row = ScoreRow(task.case.case_id, spec.name, status="ok", run_id=task.run_id)
+        row = ScoreRow(task.case.case_id, spec.key, status="ok", run_id=task.run_id)
         start = time.perf_counter()
         try:
             metric = _metric(spec)
@@ -217,7 +228,7 @@ def _score(
             else:
                 value = metric(aligned_output, reference) if metric.kind == "FR" else metric(output)
                 if math.isnan(value):
-                    row.status, row.error = "failed", f"metric '{spec.name}' returned NaN"
+                    row.status, row.error = "failed", f"metric '{spec.key}' returned NaN"
                 else:
                     row.value = value
         except WeightsUnavailableError as exc:
@@ -256,7 +267,7 @@ def case_row(task: Task) -> CaseRow:
 def placeholder_scores(task: Task, status: str, error: str | None) -> list[ScoreRow]:
     """One row per metric for a case that produced no output, so that every (case, metric) has
     exactly one row and a leaderboard can count what is missing."""
-    return [ScoreRow(task.case.case_id, m.name, status=status, error=error, run_id=task.run_id) for m in task.metrics]
+    return [ScoreRow(task.case.case_id, m.key, status=status, error=error, run_id=task.run_id) for m in task.metrics]
 
 
 def failed_scores(task: Task, error: str) -> list[ScoreRow]:
@@ -286,28 +297,41 @@ def execute(task: Task, *, cache_dir: str | Path | None = None) -> CaseResult:
     stage = "load"
     artifacts: list[ArtifactRow] = []
     files: list[OutputFile] = []
+    cache = _cache_dir(task.out_dir, cache_dir)
     try:
-        t = time.perf_counter()
-        image = _load(case.item.input_path, case.item.size)
-        reference = _load(case.item.reference_path, case.item.size)
-        training = reference if case.item.training_path == case.item.reference_path else _load(case.item.training_path, case.item.size)
-        psf = _psf(case) if case.item.size is None else None
-        timings["seconds_load"] = time.perf_counter() - t
-        assert image is not None
+        if case.variant.set_level:
+            stage = "prepare"
+            reference, output = None, _sample_of_set(task, timings, cache_dir=cache)
+            problem = output_problem(output, None, case.variant.name)
+        else:
+            t = time.perf_counter()
+            image = _load(case.item.input_path, case.item.size)
+            reference = _load(case.item.reference_path, case.item.size)
+            training = reference if case.item.training_path == case.item.reference_path else _load(case.item.training_path, case.item.size)
+            psf = _psf(case) if case.item.size is None else None
+            timings["seconds_load"] = time.perf_counter() - t
+            assert image is not None
 
-        stage = "prepare"
-        t = time.perf_counter()
-        method = _method(case)
-        method.prepare(_context(case, psf=psf, training=training, cache_dir=_cache_dir(task.out_dir, cache_dir), device=task.device))
-        timings["seconds_prepare"] = time.perf_counter() - t
+            stage = "prepare"
+            t = time.perf_counter()
+            method = _method(case)
+            if isinstance(method, Chain):
+                method.reuse = task.reuse_stages
+            method.prepare(_context(case, psf=psf, training=training, cache_dir=cache, device=task.device))
+            timings["seconds_prepare"] = time.perf_counter() - t
 
-        stage = "restore"
-        t = time.perf_counter()
-        output = method.restore(image)
-        timings["seconds_restore"] = time.perf_counter() - t
-        h, w = image.shape[:2]
-        scale = case.item.scale if case.item.task == "sr" else 1
-        problem = output_problem(output, (h * scale, w * scale, 3), case.variant.name)
+            stage = "restore"
+            t = time.perf_counter()
+            try:
+                output = method.restore(image)
+            finally:
+                timings["seconds_restore"] = time.perf_counter() - t
+                if isinstance(method, Chain):  # its stages prepare inside restore: count that as preparing
+                    _record_stages(row, artifacts, files, method, timings, cache_dir=cache,
+                                   driver_cache=_cache_dir(task.out_dir, None))
+            h, w = image.shape[:2]
+            scale = case.item.scale if case.item.task == "sr" else 1
+            problem = output_problem(output, (h * scale, w * scale, 3), case.variant.name)
         if problem:
             raise _BadOutput(problem)
 
@@ -323,13 +347,13 @@ def execute(task: Task, *, cache_dir: str | Path | None = None) -> CaseResult:
         row.width, row.height = int(output.shape[1]), int(output.shape[0])
         timings["seconds_save"] = time.perf_counter() - t
     except Exception as exc:
-        status = _status_of(exc)
+        status = status_of(exc)
         message = describe_exception(exc)
-        if status == "failed" and not isinstance(exc, _BadOutput):
+        if status == "failed" and not isinstance(exc, (_BadOutput, ChainStageError)):
             message = f"{stage}: {message}"
         row.status, row.error = status, message
         _finish(row, timings, start)
-        return CaseResult(row, placeholder_scores(task, f"case_{status}", message))
+        return CaseResult(row, placeholder_scores(task, f"case_{status}", message), artifacts, files=files)
     scores, row.alignment = _score(task, output, reference)
     _finish(row, timings, start)
     return CaseResult(row, scores, artifacts, files=files)
@@ -337,6 +361,26 @@ def execute(task: Task, *, cache_dir: str | Path | None = None) -> CaseResult:
 
 def _cache_dir(out_dir: str, cache_dir: str | Path | None) -> Path:
     return Path(cache_dir) if cache_dir is not None else Path(out_dir) / "cache"
+
+
+def _record_stages(row: CaseRow, artifacts: list[ArtifactRow], files: list[OutputFile], chain: Chain,
+                   timings: dict[str, float], *, cache_dir: Path, driver_cache: Path) -> None:
+    """A chain's stage records into its case row (``stages``), each stage's cached output as an
+    artifact (``stage1``, ``stage2``, …), and its stages' preparation time into ``seconds_prepare``.
+
+    When the case ran in a cache folder other than the driver's (``<out>/cache``: a Ray node's
+    scratch folder), each stage output also travels back as bytes and is recorded under the
+    driver's path, where the driver writes it."""
+    if cache_dir != driver_cache:
+        for record in chain.records:
+            if record.path and record.sha256:
+                local = Path(record.path)
+                record.path = str(driver_cache / local.relative_to(cache_dir))
+                files.append(OutputFile(record.path, local.read_bytes(), record.sha256))
+    row.stages = [dataclasses.asdict(record) for record in chain.records]
+    artifacts += [ArtifactRow(row.case_id, f"stage{r.stage}", r.path, r.sha256) for r in chain.records if r.sha256]
+    timings["seconds_prepare"] += chain.seconds_prepare
+    timings["seconds_restore"] -= chain.seconds_prepare
 
 
 def _context(case: Case, *, psf: np.ndarray | None, training: np.ndarray | None, cache_dir: Path, device: str) -> RestoreContext:
@@ -354,7 +398,10 @@ def _context(case: Case, *, psf: np.ndarray | None, training: np.ndarray | None,
     )
 
 
-def _status_of(exc: BaseException) -> str:
+def status_of(exc: BaseException) -> str:
+    """A case's status for an exception its method raised (a chain's: what its stage raised)."""
+    if isinstance(exc, ChainStageError):
+        exc = exc.cause
     if isinstance(exc, InvalidImageError):
         return "invalid_input"
     if isinstance(exc, WeightsUnavailableError):
@@ -362,18 +409,42 @@ def _status_of(exc: BaseException) -> str:
     return "failed"
 
 
+def _prepared_set_method(case: Case, *, cache_dir: Path, device: str):
+    """A set-level method trained (or loaded from its cache) on the case's set."""
+    images = [load_image(path) for path in case.item.set_paths]
+    method = _method(case)
+    method.prepare_set(images, cache_dir=cache_dir, seed=case.seed, device=device)
+    return method
+
+
+def _sample_of_set(task: Task, timings: dict[str, float], *, cache_dir: Path) -> np.ndarray:
+    """A set-level case: the set's model (trained by the shared preparation: loaded here), then
+    sample ``case.sample`` of it."""
+    t = time.perf_counter()
+    method = _prepared_set_method(task.case, cache_dir=cache_dir, device=task.device)
+    timings["seconds_prepare"] = time.perf_counter() - t
+    t = time.perf_counter()
+    output = method.sample(task.case.sample, seed=task.case.seed)
+    timings["seconds_restore"] = time.perf_counter() - t
+    return output
+
+
 def prepare_shared(preparation: Preparation, *, cache_dir: str | Path | None = None) -> PreparationResult:
     """Do a shared preparation (the method trains and caches in ``cache_dir``, default
     ``<out>/cache``); never raises for its own problems."""
     case = preparation.case
     start = time.perf_counter()
+    cache = _cache_dir(preparation.out_dir, cache_dir)
     try:
+        if case.variant.set_level:
+            _prepared_set_method(case, cache_dir=cache, device=preparation.device)
+            return preparation.result("ok", None, seconds=time.perf_counter() - start)
         training = _load(case.item.training_path, case.item.size)
         psf = _psf(case) if case.item.size is None else None
         method = _method(case)
-        method.prepare(_context(case, psf=psf, training=training, cache_dir=_cache_dir(preparation.out_dir, cache_dir), device=preparation.device))
+        method.prepare(_context(case, psf=psf, training=training, cache_dir=cache, device=preparation.device))
     except Exception as exc:
-        return preparation.result(_status_of(exc), describe_exception(exc), seconds=time.perf_counter() - start)
+        return preparation.result(status_of(exc), describe_exception(exc), seconds=time.perf_counter() - start)
     return preparation.result("ok", None, seconds=time.perf_counter() - start)
 
 

@@ -34,6 +34,7 @@ from typing import Any, Iterator, Union
 from restorebench.bench.execute import Preparation, PreparationResult, Task, execute, prepare_shared, stopped_case
 from restorebench.bench.store import CaseResult
 from restorebench.metrics.errors import RestoreBenchError
+from restorebench.metrics.parallel import available_threads
 
 Job = Union[Task, Preparation]
 Result = Union[CaseResult, PreparationResult]
@@ -141,9 +142,16 @@ def run_inline(scheduler: Scheduler, *, workers: int = 0) -> Iterator[tuple[Job 
 READY = "ready"
 
 
+def worker_threads(workers: int) -> int:
+    """Threads each of ``workers`` worker processes may use: its share of the CPUs this process
+    may use (``workers × threads`` never exceeds them; at least 1)."""
+    return max(1, available_threads() // max(1, workers))
+
+
 def _worker_main(conn: Connection, threads: int) -> None:
-    # Each worker gets its share of the cores; oversubscription makes everything slower.
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    # Each worker gets its share of the cores; oversubscription makes everything slower. Metrics
+    # (their default thread budget), OpenMP/BLAS and torch all read it.
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     # SIGTERM to the whole process group: leave quietly; the parent stores what finished
     signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
@@ -185,7 +193,7 @@ def run_pool(scheduler: Scheduler, *, workers: int) -> Iterator[tuple[Job | None
         return
     ctx = mp.get_context("spawn")
     workers = max(1, workers)
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = worker_threads(workers)
     pool = [_start_worker(ctx, threads) for _ in range(workers)]
     try:
         while scheduler.has_work() or any(w.job is not None for w in pool):

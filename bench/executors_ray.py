@@ -137,7 +137,8 @@ def _relocated(job: Job, local: dict[str, str]) -> Job:
 
     item = job.case.item
     item = dataclasses.replace(item, input_path=moved(item.input_path), reference_path=moved(item.reference_path),
-                               training_path=moved(item.training_path), psf_path=moved(item.psf_path))
+                               training_path=moved(item.training_path), psf_path=moved(item.psf_path),
+                               set_paths=tuple(moved(p) for p in item.set_paths))
     changes: dict[str, Any] = {"case": dataclasses.replace(job.case, item=item)}
     if isinstance(job, Task) and job.output_path is not None:
         changes["output_path"] = str(moved(job.output_path))
@@ -229,7 +230,7 @@ def stored_preparation_files(cache_dir: Path, key: str) -> dict[str, bytes] | No
 def _reads(job: Job) -> list[str]:
     """The files a job reads (original paths)."""
     item = job.case.item
-    paths = {item.input_path, item.reference_path, item.training_path, item.psf_path}
+    paths = {item.input_path, item.reference_path, item.training_path, item.psf_path, *item.set_paths}
     if isinstance(job, Task) and job.output_path is not None:
         paths.add(job.output_path)
     return sorted(str(p) for p in paths if p is not None)
@@ -360,8 +361,10 @@ class _RayRun:
         variant = job.case.variant
         if variant.variant_id not in self.resources:
             from restorebench import models
+            from restorebench.bench.chains import Chain
 
-            self.resources[variant.variant_id] = models.get(variant.name, **variant.params).resources()
+            method = Chain(variant.stages) if variant.stages else models.get(variant.name, **variant.params)
+            self.resources[variant.variant_id] = method.resources()
         return self.resources[variant.variant_id]
 
     def submit(self, job: Job) -> None:

@@ -75,6 +75,32 @@ def case_id_for(item: Item, variant: Variant, seed: int, sample: int, input_sha2
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:24]
 
 
+def set_items(items: list[Item]) -> list[Item]:
+    """One item per LR set (domain, set) of ``items``: what set-level methods train on and sample
+    from. Its images are the set's readable ones; a set with none is planned with a problem."""
+    groups: dict[tuple, list[Item]] = {}
+    for item in items:
+        if item.task == "sr":
+            groups.setdefault((item.dataset, item.domain, item.group), []).append(item)
+    out = []
+    for (dataset, domain, group), members in groups.items():
+        usable = tuple(m.input_path for m in members if m.problem is None)
+        out.append(Item(
+            dataset=dataset, task="sr", item=f"{domain}/{group}", input_path=members[0].input_path,
+            domain=domain, group=group, scale=members[0].scale, align="none", set_paths=usable or (members[0].input_path,),
+            problem=None if usable else f"set {domain}/{group} has no readable image to train on",
+        ))
+    return out
+
+
+def set_digest(paths: tuple[Path, ...]) -> str:
+    """The identity of a set: the sha256 of its files' names and sha256s, in order."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(f"{path.name}\0{file_digest(path)}\n".encode())
+    return digest.hexdigest()
+
+
 def item_files(item: Item) -> dict[str, str | None]:
     """Digests of the reference, training and kernel files of an item (raises OSError)."""
     return {
@@ -85,7 +111,7 @@ def item_files(item: Item) -> dict[str, str | None]:
 
 
 def _applies(variant: Variant, item: Item) -> bool:
-    if item.task not in variant.tasks:
+    if item.task not in variant.tasks or variant.set_level != bool(item.set_paths):
         return False
     if variant.datasets and item.dataset not in variant.datasets:
         return False
@@ -119,11 +145,14 @@ def make_plan(loaded: LoadedSpec, *, limit: int | None = None, max_cases: int = 
             dataset_items = dataset_items[:limit]
         items[dataset.name] = dataset_items
         assert all(i.task == dataset_task(dataset.kind) for i in dataset_items)
+        if any(v.set_level for v in loaded.variants):
+            dataset_items = dataset_items + set_items(dataset_items)
         for item in dataset_items:
             input_sha, files = None, {"reference": None, "training": None, "psf": None}
             if item.problem is None:
                 try:
-                    input_sha, files = file_digest(item.input_path), item_files(item)
+                    input_sha = set_digest(item.set_paths) if item.set_paths else file_digest(item.input_path)
+                    files = item_files(item)
                 except OSError as exc:
                     item = dataclasses.replace(item, problem=f"{exc.filename or item.input_path}: cannot read file ({exc.strerror or exc})")
             for variant in loaded.variants:

@@ -40,6 +40,7 @@ from restorebench.metrics.imageio import write_atomic
 # finishes hundreds of cases a second needs. A kill -9 loses at most the last second's cases.
 FLUSH_EVERY_CASES = 512
 FLUSH_EVERY_SECONDS = 1.0
+MAX_PROBLEMS_SHOWN = 10
 
 
 @dataclass
@@ -71,6 +72,8 @@ class RunSummary:
     seconds: float = 0.0
     skipped_unavailable: int = 0
     scores_failed: int = 0
+    #: (what, status, message) of the first failures, for the summary a user reads
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -83,7 +86,7 @@ class RunSummary:
 
 
 def _metric_specs(loaded: LoadedSpec) -> tuple[MetricSpecLite, ...]:
-    return tuple(MetricSpecLite(m.name, tuple(sorted(m.options.items()))) for m in loaded.spec.metrics)
+    return tuple(MetricSpecLite(m.name, tuple(sorted(m.options.items())), m.label) for m in loaded.spec.metrics)
 
 
 def _metric_records(loaded: LoadedSpec) -> list[dict[str, Any]]:
@@ -94,10 +97,10 @@ def _metric_records(loaded: LoadedSpec) -> list[dict[str, Any]]:
         metric = metrics.get(spec.name, **spec.options)
         low, high = metric.value_range
         rows.append({
-            "name": spec.name, "kind": metric.kind, "higher_is_better": metric.higher_is_better,
+            "name": spec.key, "kind": metric.kind, "higher_is_better": metric.higher_is_better,
             "range_low": low, "range_high": high, "options": spec.options,
             "code_version": metric.code_version, "conventions": metric.conventions,
-            "weights": metric.weights_fingerprint(), "version": metric.version,
+            "weights": metric.weights_fingerprint(), "version": metric.version, "measures": metric.measures,
         })
     return rows
 
@@ -116,10 +119,12 @@ def _dataset_records(plan: Plan) -> list[dict[str, Any]]:
 class _Batcher:
     """Collects finished cases and writes them in transactional batches."""
 
-    def __init__(self, store: Store, on_case: Callable[[CaseRow], None], metric_versions: dict[str, str], out_dir: Path):
+    def __init__(self, store: Store, on_case: Callable[[CaseRow], None], metric_versions: dict[str, str], out_dir: Path,
+                 on_problem: Callable[[str, str, str], None] = lambda *a: None):
         self.store = store
         self.out_dir = out_dir
         self.on_case = on_case
+        self.on_problem = on_problem
         self.metric_versions = metric_versions
         self.cases: list[CaseRow] = []
         self.scores: list[ScoreRow] = []
@@ -133,8 +138,10 @@ class _Batcher:
             self.preparations.append(result)
             return
         self.write_outputs(result)
-        if result.case is None:
-            self.failed_scores += sum(1 for row in result.scores if row.status == "failed")
+        failed = [row for row in result.scores if row.status == "failed"]
+        self.failed_scores += len(failed)
+        for row in failed:
+            self.on_problem(row.case_id, row.metric, row.error or "")
         for row in result.scores:
             row.metric_version = self.metric_versions.get(row.metric)
         self.scores += result.scores
@@ -215,7 +222,8 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
         scored = store.scored_metrics(done) if done else {}
         outputs = store.ok_outputs(done) if done else {}
         rescored = 0
-        common = dict(metrics=metric_specs, out_dir=str(options.out_dir), run_id=run_id, device=spec.device, save_outputs=options.save_outputs)
+        common = dict(metrics=metric_specs, out_dir=str(options.out_dir), run_id=run_id, device=spec.device,
+                      save_outputs=options.save_outputs, reuse_stages=not options.fresh)
         unrunnable: list[CaseResult] = []
         for case in plan.cases:
             if case.case_id not in done:
@@ -228,7 +236,7 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
                 continue  # no output to score, and the same checkpoints are still missing
             # not scored yet, or scored by other metric code, options or checkpoints
             have = scored.get(case.case_id, {})
-            missing = tuple(m.name for m in metric_specs if have.get(m.name, "missing") != metric_versions[m.name])
+            missing = tuple(m.key for m in metric_specs if have.get(m.key, "missing") != metric_versions[m.key])
             if not missing:
                 continue
             path, sha256 = outputs.get(case.case_id, (None, None))
@@ -254,12 +262,21 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
 
         bar = _progress(len(tasks) + len(preparations), options.progress, spec.name)
 
+        items = {c.case_id: (c.item.item, c.variant.label) for c in plan.cases}
+
+        def on_problem(case_id: str, status: str, message: str) -> None:
+            if len(summary.problems) < MAX_PROBLEMS_SHOWN:
+                item, label = items.get(case_id, (case_id, "?"))
+                summary.problems.append((f"{label} on {item}", status, message))
+
         def on_case(row: CaseRow) -> None:
+            if row.status not in ("ok", "unavailable"):
+                on_problem(row.case_id, row.status, row.error or "")
             summary.status_counts[row.status] = summary.status_counts.get(row.status, 0) + 1
             if bar is not None:
                 bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items())), refresh=False)
 
-        batcher = _Batcher(store, on_case, metric_versions, options.out_dir)
+        batcher = _Batcher(store, on_case, metric_versions, options.out_dir, on_problem)
         status = "running"
         try:
             for result in unrunnable:
@@ -309,12 +326,19 @@ def _shared_preparations(tasks: list[Task], *, out_dir: str, run_id: str, device
     marked = []
     for task in tasks:
         variant, item = task.case.variant, task.case.item
-        if task.score_only or variant.shared_preparation != "training_image" or item.training_path is None:
+        if variant.shared_preparation == "set" and item.set_paths:
+            training_sha256 = task.case.input_sha256  # the set's digest
+        elif variant.shared_preparation == "training_image" and item.training_path is not None:
+            training_sha256 = file_digest(item.training_path)
+        else:
+            marked.append(task)
+            continue
+        if task.score_only:
             marked.append(task)
             continue
         if variant.variant_id not in methods:
             methods[variant.variant_id] = models.get(variant.name, **variant.params)
-        key = methods[variant.variant_id].preparation_key(training_sha256=file_digest(item.training_path), seed=task.case.seed)
+        key = methods[variant.variant_id].preparation_key(training_sha256=training_sha256, seed=task.case.seed)
         preparations.setdefault(key, Preparation(key=key, case=task.case, out_dir=out_dir, run_id=run_id, device=device))
         marked.append(dataclasses.replace(task, preparation_key=key))
     return marked, list(preparations.values())

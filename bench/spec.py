@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
+from restorebench.bench.chains import ChainSpec, Stage, chain_code_version, stage_method_params
 from restorebench.metrics.component import ParameterError
 from restorebench.metrics.errors import RestoreBenchError, UnknownNameError
 from restorebench.metrics.registry import did_you_mean
@@ -47,7 +48,9 @@ class DatasetSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     kind: Literal["blur_triplets", "lr_sets"]
-    source: Literal["builtin"] | None = None
+    source: Literal["builtin", "builtin-x8"] | None = Field(
+        None, description="generated data: 'builtin' (triplets, 14 LR sets at ×2/×4) or 'builtin-x8' (5 LR sets at ×8)"
+    )
     root: str | None = None
     size: int | None = Field(None, ge=8, description="blur_triplets: resize images to size×size")
     limit: int | None = Field(None, ge=1, description="at most this many items (per set for lr_sets)")
@@ -62,6 +65,8 @@ class DatasetSpec(BaseModel):
     def _one_source(self) -> "DatasetSpec":
         if (self.source is None) == (self.root is None):
             raise ValueError("give exactly one of 'source: builtin' or 'root: <folder>'")
+        if self.source == "builtin-x8" and self.kind != "lr_sets":
+            raise ValueError("'source: builtin-x8' holds LR sets only: use it with 'kind: lr_sets'")
         return self
 
 
@@ -80,9 +85,31 @@ class MethodSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+def _entry_kind(value: Any) -> str:
+    """Which model validates a ``methods`` entry: a chain (it has ``chain``) or a method."""
+    if isinstance(value, dict):
+        return "chain-entry" if "chain" in value else "method-entry"
+    return "chain-entry" if isinstance(value, ChainSpec) else "method-entry"
+
+
+MethodEntry = Annotated[
+    Annotated[MethodSpec, Tag("method-entry")] | Annotated[ChainSpec, Tag("chain-entry")],
+    Discriminator(_entry_kind),
+]
+
+
 class MetricSpec(BaseModel):
+    """A metric with its options; ``label`` names it in the results when the same metric is
+    listed twice with different options (``{name: niqe, variant: skvideo, label: niqe-skvideo}``)."""
+
     model_config = ConfigDict(extra="allow")
     name: str
+    label: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+    @property
+    def key(self) -> str:
+        """The name its scores are stored under."""
+        return self.label or self.name
 
     @property
     def options(self) -> dict[str, Any]:
@@ -105,8 +132,9 @@ class Spec(BaseModel):
     )
     device: str = "auto"
     datasets: list[DatasetSpec] = Field(min_length=1)
-    methods: list[MethodSpec] = Field(min_length=1)
+    methods: list[MethodEntry] = Field(min_length=1)
     metrics: list[MetricSpec] = Field(min_length=1)
+    primary_metric: str | None = Field(None, description="the metric that orders the overall leaderboard (default: the first listed)")
 
     @field_validator("metrics", mode="before")
     @classmethod
@@ -136,6 +164,8 @@ class Variant:
     summary: str = ""
     sr_scales: frozenset[int] | None = None  # None: any factor
     shared_preparation: str | None = None  # see Method.shared_preparation
+    set_level: bool = False  # trains on whole sets and generates samples (models/setlevel.py)
+    stages: tuple[Stage, ...] = ()  # a chain's stages (bench.chains); empty for a single method
 
     @property
     def variant_id(self) -> str:
@@ -196,8 +226,10 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def _clean_loc(loc: tuple) -> tuple:
-    # pydantic puts union/tag names into locations ('function-after[...]', 'str'); drop them
-    return tuple(p for p in loc if isinstance(p, int) or not (str(p).startswith("function-") or p in ("str", "int", "list[str]")))
+    # pydantic puts union/tag names into locations ('function-after[...]', 'str', the method entry
+    # tags); drop them
+    return tuple(p for p in loc if isinstance(p, int) or not (
+        str(p).startswith("function-") or p in ("str", "int", "list[str]", "method-entry", "chain-entry")))
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -306,11 +338,14 @@ def _unknown_names(data: dict[str, Any], problem) -> list[str]:
         if not isinstance(entries, list):
             continue
         for i, entry in enumerate(entries):
-            name = entry if isinstance(entry, str) else entry.get("name") if isinstance(entry, dict) else None
-            if isinstance(name, str) and name not in registry:
-                known = registry.names()
-                found.append(problem((section, i, "name") if isinstance(entry, dict) else (section, i),
-                                     f"unknown {section[:-1]} '{name}'.{did_you_mean(name, known)}"))
+            named = [((section, i, "name") if isinstance(entry, dict) else (section, i),
+                      entry if isinstance(entry, str) else entry.get("name") if isinstance(entry, dict) else None)]
+            if section == "methods" and isinstance(entry, dict) and isinstance(entry.get("chain"), list):
+                named = [((section, i, "chain", j, "name"), stage.get("name"))
+                         for j, stage in enumerate(entry["chain"]) if isinstance(stage, dict)]
+            for loc, name in named:
+                if isinstance(name, str) and name not in registry:
+                    found.append(problem(loc, f"unknown {section[:-1]} '{name}'.{did_you_mean(name, registry.names())}"))
     return found
 
 
@@ -327,6 +362,16 @@ def _expand_methods(spec: Spec, problem, problems: list[str]) -> list[Variant]:
     variants: list[Variant] = []
     seen: dict[str, int] = {}
     for i, method_spec in enumerate(spec.methods):
+        if isinstance(method_spec, ChainSpec):
+            variant = _chain_variant(spec, i, method_spec, problem, problems)
+            if variant is None:
+                continue
+            if variant.label in seen:
+                problems.append(problem(("methods", i), f"duplicate method variant '{variant.label}' (also at methods[{seen[variant.label]}]); give a distinct label"))
+                continue
+            seen[variant.label] = i
+            variants.append(variant)
+            continue
         try:
             cls = models.method_class(method_spec.name)
         except UnknownNameError as exc:
@@ -371,7 +416,7 @@ def _expand_methods(spec: Spec, problem, problems: list[str]) -> list[Variant]:
                     name=cls.name,
                     label=label,
                     params=method.params_dict,
-                    samples=method_spec.samples if cls.stochastic else 1,
+                    samples=method.samples_per_set if getattr(cls, "set_level", False) else method_spec.samples if cls.stochastic else 1,
                     inputs=tuple(method_spec.inputs) if method_spec.inputs else None,
                     datasets=tuple(method_spec.datasets) if method_spec.datasets else None,
                     code_version=method.code_version,
@@ -379,19 +424,84 @@ def _expand_methods(spec: Spec, problem, problems: list[str]) -> list[Variant]:
                     weights=tuple(weights_fingerprint(method.weight_keys()).items()),
                     sr_scales=method.sr_scales(),
                     shared_preparation=cls.shared_preparation,
+                    set_level=bool(getattr(cls, "set_level", False)),
                     summary=cls.summary or (cls.__doc__ or "").strip().split("\n")[0],
                 )
             )
     return variants
 
 
+def _chain_variant(spec: Spec, i: int, chain: ChainSpec, problem, problems: list[str]) -> Variant | None:
+    """The variant of a chain entry, or None after adding its problems: every stage must be a known
+    SR method that accepts its parameters and can do its factor."""
+    from restorebench import models
+
+    before = len(problems)
+    if "sr" not in {dataset_task(d.kind) for d in spec.datasets}:
+        problems.append(problem(("methods", i, "chain"), "a chain does super-resolution but no dataset in the spec has that task"))
+    stages: list[Stage] = []
+    weight_keys: dict[str, None] = {}
+    for j, stage_spec in enumerate(chain.chain):
+        where = ("methods", i, "chain", j)
+        title = f"stage {j + 1} ({stage_spec.name} ×{stage_spec.scale})"
+        try:
+            cls = models.method_class(stage_spec.name)
+        except UnknownNameError as exc:
+            problems.append(problem(where + ("name",), str(exc)))
+            continue
+        if "sr" not in cls.tasks:
+            problems.append(problem(where + ("name",), f"{title}: method '{cls.name}' does {'/'.join(sorted(cls.tasks))}; a chain stage must do sr"))
+            continue
+        if cls.shared_preparation is not None:
+            problems.append(problem(where + ("name",), f"{title}: method '{cls.name}' trains once for several cases, which a chain stage cannot"))
+            continue
+        fields = cls.Params.model_fields
+        grids = [k for k, v in stage_spec.params.items() if isinstance(v, list) and not (k in fields and _takes_list(fields[k].annotation))]
+        if grids:
+            problems += [problem(where + (k,), f"{title}: a list of values (a grid) is not possible inside a chain; write one chain per configuration") for k in grids]
+            continue
+        try:
+            method = cls(**stage_method_params(cls, stage_spec))
+        except ParameterError as exc:
+            for key, message in exc.problems:
+                problems.append(problem(where + (key,) if key in stage_spec.params or key == "scale" else where, f"{title}: {message}"))
+            continue
+        can = method.sr_scales()
+        if can is not None and stage_spec.scale not in can:
+            does = f"does {', '.join(f'×{s}' for s in sorted(can))} only, not" if can else "cannot do"
+            problems.append(problem(where + ("scale",), f"{title}: '{cls.name}' with these parameters {does} ×{stage_spec.scale}; "
+                                    f"make the factor from stages it can do (e.g. ×8 = ×2 ×2 ×2)"))
+            continue
+        stages.append(Stage(name=cls.name, scale=stage_spec.scale, params=method.params_dict,
+                            code_version=method.code_version, stochastic=cls.stochastic))
+        weight_keys.update(dict.fromkeys(method.weight_keys()))
+    if len(problems) > before:
+        return None
+    stochastic = any(stage.stochastic for stage in stages)
+    return Variant(
+        name="chain",
+        label=chain.label or chain.default_label,
+        params={"stages": [stage.record() for stage in stages]},
+        samples=chain.samples if stochastic else 1,
+        inputs=None,
+        datasets=tuple(chain.datasets) if chain.datasets else None,
+        code_version=chain_code_version(tuple(stages)),
+        tasks=frozenset({"sr"}),
+        weights=tuple(weights_fingerprint(tuple(weight_keys)).items()),
+        summary=" → ".join(stage.title for stage in stages),
+        sr_scales=frozenset({chain.factor}),
+        stages=tuple(stages),
+    )
+
+
 def _check_metrics(spec: Spec, problem, problems: list[str]) -> None:
     from restorebench import metrics
 
-    names = [m.name for m in spec.metrics]
+    keys = [m.key for m in spec.metrics]
     for i, metric_spec in enumerate(spec.metrics):
-        if names.index(metric_spec.name) != i:
-            problems.append(problem(("metrics", i), f"metric '{metric_spec.name}' is listed twice"))
+        if keys.index(metric_spec.key) != i:
+            hint = "" if metric_spec.label else "; give one of them a `label` to keep both"
+            problems.append(problem(("metrics", i), f"metric '{metric_spec.key}' is listed twice{hint}"))
             continue
         try:
             metrics.get(metric_spec.name, **metric_spec.options)
@@ -407,17 +517,29 @@ def _check_datasets(spec: Spec, problem, problems: list[str]) -> None:
     for i, name in enumerate(names):
         if names.index(name) != i:
             problems.append(problem(("datasets", i, "name"), f"dataset name '{name}' is used twice"))
+    for i, dataset in enumerate(spec.datasets):
+        root = Path(dataset.root).expanduser() if dataset.root is not None else None
+        if root is not None and not root.is_dir():  # relative to the working folder, as the loader reads it
+            problems.append(problem(("datasets", i, "root"), f"folder {root} does not exist" + (
+                " (a relative root is read from the working folder)" if not root.is_absolute() else "")))
     kinds = {d.name: dataset_task(d.kind) for d in spec.datasets}
     for i, method_spec in enumerate(spec.methods):
         for j, dataset in enumerate(method_spec.datasets or []):
             if dataset not in names:
                 problems.append(problem(("methods", i, "datasets", j), f"no dataset named '{dataset}' in this spec"))
         restricted = [kinds[d] for d in method_spec.datasets or [] if d in kinds]
-        if restricted and method_spec.name in models_registry():
-            tasks = models_registry().get(method_spec.name).tasks
-            if not tasks & set(restricted):
-                problems.append(problem(("methods", i, "datasets"), f"method '{method_spec.name}' does {'/'.join(sorted(tasks))}, "
-                                        f"but the datasets it is restricted to are {'/'.join(sorted(set(restricted)))}: it would never run"))
+        if isinstance(method_spec, ChainSpec):
+            what, tasks = "a chain", {"sr"}
+        elif method_spec.name in models_registry():
+            what, tasks = f"method '{method_spec.name}'", models_registry().get(method_spec.name).tasks
+        else:
+            continue
+        if restricted and not tasks & set(restricted):
+            problems.append(problem(("methods", i, "datasets"), f"{what} does {'/'.join(sorted(tasks))}, "
+                                    f"but the datasets it is restricted to are {'/'.join(sorted(set(restricted)))}: it would never run"))
+    names_and_labels = {m.name for m in spec.metrics} | {getattr(m, "label", None) for m in spec.metrics}
+    if spec.primary_metric is not None and spec.primary_metric not in names_and_labels:
+        problems.append(problem(("primary_metric",), f"'{spec.primary_metric}' is not one of the spec's metrics"))
     if spec.seeds is not None and len(set(spec.seeds)) != len(spec.seeds):
         problems.append(problem(("seeds",), "a seed is listed twice"))
 

@@ -10,7 +10,8 @@ Tables (long format for scores: one row per case and metric):
 - ``runs``: one row per ``restorebench run`` or import, with provenance.
 - ``datasets``, ``methods`` (one row per method variant), ``metrics``: what the scores mean.
 - ``cases``: one row per (dataset item, method variant, seed, sample): status, error, timings,
-  peak memory, output file and hash. ``origin`` is ``run`` or ``import``.
+  peak memory, output file and hash; for a chain (``bench/chains.py``) what each stage did, as
+  JSON in ``stages``. ``origin`` is ``run`` or ``import``.
 - ``scores(case_id, metric, value, status, error, seconds, run_id)``.
 - ``artifacts(case_id, kind, path, sha256)``.
 - ``imports(source_sha256, path, format, imported_at, n_rows, run_id)``.
@@ -86,6 +87,7 @@ TABLES: dict[str, dict[str, str]] = {
         "conventions": "VARCHAR",
         "weights": "JSON",  # {checkpoint key: sha256 | null}
         "version": "VARCHAR",  # code_version + weights: the version new scores are stamped with
+        "measures": "VARCHAR",  # NULL: image quality; "sharpness": a sharpness measure
     },
     "cases": {
         "case_id": "VARCHAR PRIMARY KEY",
@@ -121,6 +123,7 @@ TABLES: dict[str, dict[str, str]] = {
         "alignment": "VARCHAR",  # registration before full-reference metrics: "phase dy=… dx=…" or NULL
         "node": "VARCHAR",  # where it ran: the host name (local executors) or "host/ray-node-id" (Ray)
         "note": "VARCHAR",  # how it ran, when that differs from what was asked (a GPU case on the CPU, a retry)
+        "stages": "JSON",  # a chain's stages: [{stage, method, scale, status, seconds_*, key, path, sha256, …}] or NULL
     },
     "scores": {
         "case_id": "VARCHAR",
@@ -194,6 +197,7 @@ class CaseRow:
     alignment: str | None = None
     node: str | None = None
     note: str | None = None
+    stages: list[dict[str, Any]] | None = None
 
 
 @dataclass

@@ -7,6 +7,11 @@ keyword-only. Calling a metric validates its inputs and returns a plain float:
     >>> psnr = get("psnr")
     >>> psnr(restored, reference)   # full-reference (FR)
     >>> get("sharpness")(restored)  # no-reference (NR)
+
+Every metric has a ``threads`` parameter, added to its ``Params`` here: how many threads one
+call may use (default: the caller's budget — all CPUs the process may use, or the runner's
+share per worker; see :mod:`restorebench.metrics.parallel`). Results never depend on it, so it
+is left out of the version: stored scores stay valid whatever it is set to.
 """
 from __future__ import annotations
 
@@ -14,13 +19,29 @@ import math
 from typing import Any, ClassVar, Iterable, Literal, Sequence
 
 import numpy as np
+from pydantic import BaseModel, Field, create_model
 
 from restorebench.metrics.component import Component
 from restorebench.metrics.errors import ImageTooSmallError, RestoreBenchError, SizeMismatchError
 from restorebench.metrics.imageio import as_rgb_uint8, load_image
+from restorebench.metrics.parallel import thread_budget
 from restorebench.metrics.registry import Registry
 
 Kind = Literal["FR", "NR"]
+
+THREADS_FIELD = Field(
+    None,
+    ge=1,
+    description="threads one call may use (default: all CPUs the process may use, or the runner's "
+    "share per worker); the value does not depend on it",
+)
+
+
+def _with_threads(params: type[BaseModel]) -> type[BaseModel]:
+    """``params`` with the ``threads`` field added (its validators and config are kept)."""
+    return create_model(
+        params.__name__, __base__=params, __module__=params.__module__, threads=(int | None, THREADS_FIELD)
+    )
 
 
 class Metric(Component):
@@ -34,8 +55,8 @@ class Metric(Component):
         value_range: ``(low, high)`` of possible values (``math.inf`` where unbounded).
         min_size: smallest height and width the metric can score.
         conventions: one line on colour space, cropping, model — shown in the docs.
-        measures: what the value measures when it is more specific than quality (``"sharpness"``
-            for sharpness measures, which the site analyses separately).
+        measures: what the value measures when it is not image quality (``"sharpness"`` for
+            sharpness measures, which the site analyses separately); None for quality scores.
     """
 
     kind_name: ClassVar[str] = "metric"
@@ -44,7 +65,18 @@ class Metric(Component):
     value_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
     min_size: ClassVar[int] = 1
     conventions: ClassVar[str] = ""
-    measures: ClassVar[str] = "quality"
+    measures: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "threads" not in cls.Params.model_fields:
+            cls.Params = _with_threads(cls.Params)
+
+    @property
+    def params_dict(self) -> dict[str, Any]:
+        """The parameters that define the results, as plain values: ``threads`` (how a call runs,
+        not what it computes) is left out, and with it out of :attr:`code_version`."""
+        return {key: value for key, value in super().params_dict.items() if key != "threads"}
 
     @property
     def options(self) -> dict[str, Any]:
@@ -73,7 +105,8 @@ class Metric(Component):
                 f"metric '{self.name}' needs at least {self.min_size}×{self.min_size} pixels, "
                 f"got {w}×{h}"
             )
-        return float(self.compute(image, reference if self.kind == "FR" else None))
+        with thread_budget(getattr(self.params, "threads", None)):
+            return float(self.compute(image, reference if self.kind == "FR" else None))
 
     def score_many(
         self,

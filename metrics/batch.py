@@ -1,36 +1,53 @@
-"""Score many images with one metric on several cores.
+"""Score many images with one metric on all the cores the process may use.
 
     >>> from metrics.batch import score_many
     >>> score_many("niqe", ["a.png", "b.png", "c.png"])             # NR
     >>> score_many("ssim", outputs, references=ground_truths)        # FR, pairs in order
 
-The items are split into ``workers`` contiguous chunks; each worker builds the metric once
-(parameter files are read once per process anyway: the loaders are cached) and scores its chunk
-with :meth:`Metric.score_many`. Results come back in input order and are bit-identical to scoring
-one by one: every metric is a pure function of its image, and workers share no scratch memory.
+``threads`` (default: :func:`~restorebench.metrics.parallel.available_threads`) is shared out
+among ``workers`` images scored at once (default: one image per thread): each worker scores its
+images with ``threads // workers`` threads of its own, so the two never multiply beyond the
+budget. Whole images per worker are the cheapest way to keep every core busy — one image's
+pieces must wait for each other, separate images never do — and a worker takes the next short
+run of images as soon as it is free, so images of different sizes do not leave a core idle at
+the end.
+Results come back in input order and are bit-identical to scoring one by one: every metric is a
+pure function of its image, its value does not depend on its thread count, and workers share no
+scratch memory.
 
-``executor="thread"`` (the default) runs the chunks on threads: the heavy loops are numpy/scipy
+``executor="thread"`` (the default) runs the workers on threads: the heavy loops are numpy/scipy
 array operations that release the GIL, and threads start instantly and need no pickling.
 ``executor="process"`` uses a spawn-based process pool instead (no GIL at all, but each worker
 pays the import of numpy/scipy, about a second, so it pays off only for long batches).
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+import threading
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Sequence
 
 import numpy as np
 
-from restorebench.metrics.base import REGISTRY
+from restorebench.metrics.base import REGISTRY, Metric
 from restorebench.metrics.errors import RestoreBenchError
+from restorebench.metrics.parallel import current_threads
 
 Item = np.ndarray | str
+#: Chunks per worker (a worker takes the next chunk when it is free): enough for the workers to
+#: finish together, few enough that handing chunks out costs nothing against the scoring.
+CHUNKS_PER_WORKER = 8
+
+_PROCESS_METRICS: dict[str, Metric] = {}
 
 
 def _score_chunk(name: str, options: dict[str, Any], images: list[Item], references: list[Item] | None) -> list[float]:
-    metric = REGISTRY.get(name)(**options)
-    return metric.score_many(images, references)
+    """A process worker's chunk; the metric is built once per process and configuration."""
+    key = json.dumps([name, options], sort_keys=True)
+    if key not in _PROCESS_METRICS:
+        _PROCESS_METRICS[key] = REGISTRY.get(name)(**options)
+    return _PROCESS_METRICS[key].score_many(images, references)
 
 
 def _chunks(count: int, parts: int) -> list[range]:
@@ -50,7 +67,8 @@ def score_many(
     items: Sequence[Item],
     references: Sequence[Item] | None = None,
     *,
-    workers: int = 2,
+    threads: int | None = None,
+    workers: int | None = None,
     executor: str = "thread",
     **options: Any,
 ) -> list[float]:
@@ -60,7 +78,10 @@ def score_many(
         name: registered metric name.
         items: the images to score.
         references: for a full-reference metric, one reference per item, in the same order.
-        workers: parallel workers (1 scores in this thread).
+        threads: threads in all (default: what this thread's budget allows — all CPUs the process
+            may use, or the runner's share).
+        workers: images scored at once (default: ``threads``; never more than there are items).
+            Each worker gets ``threads // workers`` threads (at least 1).
         executor: ``"thread"`` or ``"process"`` (see the module docstring).
 
     Returns:
@@ -78,23 +99,33 @@ def score_many(
         references = None
     if executor not in ("thread", "process"):
         raise ValueError(f"executor must be 'thread' or 'process', got {executor!r}")
-    workers = max(1, min(int(workers), len(items)))
+    if threads is not None and int(threads) < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    total = current_threads() if threads is None else int(threads)
+    workers = max(1, min(total if workers is None else int(workers), len(items)))
+    per_worker = {**metric.options, "threads": max(1, total // workers)}
     if workers == 1:
-        return metric.score_many(items, references)
-    pool: Executor
-    if executor == "thread":
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"score-{name}")
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    with pool:
-        futures = [
-            pool.submit(
-                _score_chunk,
-                name,
-                metric.options,
-                items[chunk.start : chunk.stop],
-                None if references is None else references[chunk.start : chunk.stop],
-            )
-            for chunk in _chunks(len(items), workers)
-        ]
-        return [value for future in futures for value in future.result()]
+        return REGISTRY.get(name)(**per_worker).score_many(items, references)
+    if executor == "process":
+        chunks = _chunks(len(items), workers * CHUNKS_PER_WORKER)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [
+                pool.submit(_score_chunk, name, per_worker, items[chunk.start : chunk.stop],
+                            None if references is None else references[chunk.start : chunk.stop])
+                for chunk in chunks
+            ]
+            return [value for future in futures for value in future.result()]
+
+    own = threading.local()  # one metric per worker thread, as one per worker process
+
+    def score_chunk(chunk: range) -> list[float]:
+        worker_metric = getattr(own, "metric", None)
+        if worker_metric is None:
+            worker_metric = own.metric = REGISTRY.get(name)(**per_worker)
+        return worker_metric.score_many(items[chunk.start : chunk.stop],
+                                        None if references is None else references[chunk.start : chunk.stop])
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"score-{name}") as pool:
+        chunks = pool.map(score_chunk, _chunks(len(items), workers * CHUNKS_PER_WORKER))
+        return [value for chunk in chunks for value in chunk]

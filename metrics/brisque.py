@@ -34,18 +34,16 @@ from scipy.special import gamma as gamma_fn
 
 from restorebench.metrics.base import Metric, register
 from restorebench.metrics.errors import InvalidImageError
-from restorebench.metrics.matlab import imresize, rgb2gray_double
+from restorebench.metrics.matlab import imresize
 from restorebench.metrics.nss import (
-    Workspace,
     aggd_from_moments,
-    band_count,
     circular_pair_products,
     ggd_fit,
     mscn,
-    run_in_bands,
+    rgb2gray_in_bands,
     signed_moments,
-    thread_workspace,
 )
+from restorebench.metrics.parallel import Workspace, run_tasks, thread_workspace
 
 DATA_DIR = Path(__file__).parent / "data" / "brisque_live"
 # Whole-image circular shifts of brisque_feature.m, as MATLAB circshift [rows cols] offsets.
@@ -146,26 +144,30 @@ def live_model() -> tuple[SVRModel, FeatureRanges]:
 
 
 def scale_features(gray: np.ndarray, *, workspace: Workspace | None = None) -> np.ndarray:
-    """The 18 BRISQUE features of one scale (``brisque_feature.m`` loop body)."""
+    """The 18 BRISQUE features of one scale (``brisque_feature.m`` loop body).
+
+    The GGD fit and the four pair products with their moments are five independent passes over
+    the image: they run as five tasks on the call's threads, each with its scratch from its
+    thread's workspace (each is computed whole by one thread, as with a single thread).
+    """
     workspace = Workspace() if workspace is None else workspace
     coefficients, _ = mscn(gray, padding="zero", workspace=workspace)
-    negative = workspace.array("negative", coefficients.shape).ravel()
-    ggd_alpha, ggd_sigma = ggd_fit(coefficients.ravel(), scratch=negative)
     # A product is 0 only where a factor is: without zero coefficients no pair count is needed.
     has_zeros = np.count_nonzero(coefficients) < coefficients.size
-    scratch = [
-        (workspace.array(f"pair{band}", coefficients.shape), workspace.array(f"negative{band}", (coefficients.size,)))
-        for band in range(band_count(len(BRISQUE_SHIFTS)))
-    ]
-    moments: list[tuple] = [()] * len(BRISQUE_SHIFTS)
 
-    def shifts(band: int, start: int, stop: int) -> None:
-        pair, pair_negative = scratch[band]
-        for k in range(start, stop):
-            circular_pair_products(coefficients, BRISQUE_SHIFTS[k], out=pair)
-            moments[k] = signed_moments(pair.ravel(), scratch=pair_negative, has_zeros=has_zeros)
+    def ggd() -> tuple:
+        negative = thread_workspace().array("brisque_negative", (coefficients.size,))
+        return ggd_fit(coefficients.ravel(), scratch=negative)
 
-    run_in_bands(shifts, len(BRISQUE_SHIFTS))
+    def shift(k: int) -> tuple:
+        scratch = thread_workspace()
+        pair = scratch.array("brisque_pair", coefficients.shape)
+        circular_pair_products(coefficients, BRISQUE_SHIFTS[k], out=pair)
+        negative = scratch.array("brisque_negative", (coefficients.size,))
+        return signed_moments(pair.ravel(), scratch=negative, has_zeros=has_zeros)
+
+    shifts = [functools.partial(shift, k) for k in range(len(BRISQUE_SHIFTS))]
+    (ggd_alpha, ggd_sigma), *moments = run_tasks([ggd, *shifts])
     alpha, left_std, right_std = aggd_from_moments(*(np.array(column) for column in zip(*moments)))
     with np.errstate(invalid="ignore"):
         eta = (
@@ -233,7 +235,7 @@ class BRISQUE(Metric):
 
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
         workspace = thread_workspace()
-        gray = rgb2gray_double(image, out=workspace.array("gray", image.shape[:2]))
+        gray = rgb2gray_in_bands(image, out=workspace.array("gray", image.shape[:2]))
         features = brisque_features(gray, workspace=workspace)
         if np.isnan(features).any():
             raise InvalidImageError(

@@ -248,3 +248,11 @@ def meta_parameter_count(build: Callable[[], "torch.nn.Module"]) -> int:
 
     with torch.device("meta"):
         return parameter_count(build())
+
+
+def meta_shapes(build: Callable[[], "torch.nn.Module"]) -> dict[str, list[int]]:
+    """``{state-dict key: shape}`` of a network built on the meta device (what its checkpoint holds)."""
+    import torch
+
+    with torch.device("meta"):
+        return {k: list(v.shape) for k, v in build().state_dict().items()}

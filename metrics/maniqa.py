@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.base import Metric, register
 from restorebench.metrics.device import select_device
-from restorebench.metrics.weights import WeightFile, declare, load_state, resolve
+from restorebench.metrics.weights import WeightFile, declare, expect_layout, load_state, resolve
 
 Checkpoint = Literal["koniq10k", "kadid10k", "pipal"]
 Protocol = Literal["study", "crops"]
@@ -298,6 +298,35 @@ def build(checkpoint: str = "koniq10k") -> Any:
 _LOCK = threading.Lock()
 
 
+def _network_state(state: Any) -> dict[str, Any]:
+    if isinstance(state, dict) and "params" in state and isinstance(state["params"], dict):
+        state = state["params"]  # IQA-PyTorch's training-state container
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+
+
+def _layout(state: dict[str, Any], expected: dict[str, tuple[int, ...]]) -> tuple[list[str], list[str], list[str]]:
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in expected if k in state and tuple(getattr(state[k], "shape", ())) != tuple(expected[k])]
+    return missing, unexpected, wrong
+
+
+def _layout_check(checkpoint: str):
+    def check(state: Any) -> list[str]:
+        from restorebench.metrics.component import meta_shapes
+
+        missing, unexpected, wrong = _layout(_network_state(state), {k: tuple(v) for k, v in meta_shapes(lambda: build(checkpoint)).items()})
+        return ([f"{len(missing)} missing key(s), e.g. {missing[:3]}"] if missing else []) + (
+            [f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}"] if unexpected else []) + (
+            [f"{len(wrong)} key(s) of another shape, e.g. {wrong[:3]}"] if wrong else [])
+
+    return check
+
+
+for _name, _files in CHECKPOINTS.items():
+    expect_layout(_files[0].key, _layout_check(_name))
+
+
 @functools.lru_cache(maxsize=2)
 def load_network(checkpoint: str, device: str = "cpu") -> Any:
     """The network with ``checkpoint``'s weights, eval mode, on ``device`` (cached per process).
@@ -308,15 +337,9 @@ def load_network(checkpoint: str, device: str = "cpu") -> Any:
 
     wf = CHECKPOINTS[checkpoint][0]
     path = resolve(wf.key)
-    state = load_state(path)
-    if isinstance(state, dict) and "params" in state and isinstance(state["params"], dict):
-        state = state["params"]  # IQA-PyTorch's training-state container
-    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+    state = _network_state(load_state(path))
     net = build(checkpoint)
-    expected = net.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    missing, unexpected, wrong = _layout(state, {k: tuple(v.shape) for k, v in net.state_dict().items()})
     if missing or unexpected or wrong:
         raise RestoreBenchError(
             f"{path} is not a MANIQA checkpoint of the official layout: {len(missing)} missing key(s) "

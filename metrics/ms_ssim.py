@@ -21,14 +21,15 @@ where MATLAB would return a complex number.
 """
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.base import Metric, register
-from restorebench.metrics.matlab import rgb2gray_double
-from restorebench.metrics.nss import thread_workspace
+from restorebench.metrics.nss import rgb2gray_in_bands
+from restorebench.metrics.parallel import run_tasks, thread_workspace
 from restorebench.metrics.ssim import ssim_and_cs, ssim_downsample
 
 # The published weights; they sum to 1.0001, hence the normalisation in 'wtd_sum'.
@@ -56,7 +57,7 @@ def ms_ssim_gray(
     for level in range(levels):
         mean_ssim[level], mean_cs[level] = ssim_and_cs(x, y, data_range=data_range)
         if level < levels - 1:
-            x, y = ssim_downsample(x, 2), ssim_downsample(y, 2)
+            x, y = run_tasks([functools.partial(ssim_downsample, x, 2), functools.partial(ssim_downsample, y, 2)])
     w = np.asarray(weights, dtype=np.float64)
     if method == "wtd_sum":
         w = w / w.sum()
@@ -88,7 +89,7 @@ class MSSSIM(Metric):
         assert reference is not None
         # msssim(img1, img2): img1 is the reference; SSIM is symmetric, so the order is moot.
         workspace = thread_workspace()
-        gray_reference = rgb2gray_double(reference, out=workspace.array("gray_reference", image.shape[:2]))
-        gray_image = rgb2gray_double(image, out=workspace.array("gray", image.shape[:2]))
+        gray_reference = rgb2gray_in_bands(reference, out=workspace.array("gray_reference", image.shape[:2]))
+        gray_image = rgb2gray_in_bands(image, out=workspace.array("gray", image.shape[:2]))
         return ms_ssim_gray(gray_reference, gray_image, method=self.params.method)
 

@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from restorebench.metrics.base import Metric, register
 from restorebench.metrics.errors import WeightsUnavailableError
 from restorebench.metrics.imageio import as_rgb_uint8, load_image
-from restorebench.metrics.weights import WeightFile, declare, load_state, resolve
+from restorebench.metrics.weights import WeightFile, declare, expect_layout, load_state, resolve
 
 Variant = Literal["pyiqa", "study"]
 Backbone = Literal["inception_resnet_v2", "vgg16"]
@@ -159,6 +159,25 @@ def _load(backbone: str, path: str, size: int, mtime_ns: int, device: str):
     return net.to(torch.device(device))
 
 
+def _state_problems(state: dict[str, Any], expected: dict[str, list[int]]) -> list[str]:
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in expected if k in state and list(getattr(state[k], "shape", ())) != expected[k]]
+    return ([f"{len(missing)} missing key(s), e.g. {missing[:3]}"] if missing else []) + (
+        [f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}"] if unexpected else []) + (
+        [f"{len(wrong)} key(s) of another shape, e.g. {wrong[:3]}"] if wrong else [])
+
+
+def _meta_shapes(build) -> dict[str, list[int]]:
+    from restorebench.metrics.component import meta_shapes
+
+    return meta_shapes(build)
+
+
+for _backbone, _wf in WEIGHT_FILES.items():
+    expect_layout(_wf.key, lambda state, b=_backbone: _state_problems(checkpoint_params(state), _meta_shapes(lambda: build_network(b))))
+
+
 def load_network(backbone: str, *, device: str | None = None):
     """Resolve the backbone's checkpoint (hash-checked) and return the loaded network."""
     from restorebench.metrics.device import select_device
@@ -201,6 +220,9 @@ def _load_study(path: str, size: int, mtime_ns: int, device: str, mode: str):
     for parameter in net.parameters():
         parameter.requires_grad_(False)
     return net.to(torch.device(device))
+
+
+expect_layout(STUDY_WEIGHTS.key, lambda state: _state_problems(state, _meta_shapes(build_study_network)))
 
 
 def load_study_network(*, mode: str = "train", device: str | None = None):
@@ -329,7 +351,7 @@ class NIMA(Metric):
     @property
     def params_dict(self) -> dict[str, Any]:
         """The parameters that apply to the variant (the others are None and left out)."""
-        return self.params.model_dump(mode="json", exclude_none=True)
+        return {key: value for key, value in super().params_dict.items() if value is not None}
 
     def weight_keys(self) -> tuple[str, ...]:
         return (STUDY_WEIGHTS.key,) if self.params.variant == "study" else (WEIGHT_FILES[self.params.backbone].key,)

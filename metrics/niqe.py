@@ -36,16 +36,9 @@ from scipy.special import gamma as gamma_fn
 from restorebench.metrics import niqe_skvideo
 from restorebench.metrics.base import Metric, register
 from restorebench.metrics.errors import InvalidImageError
-from restorebench.metrics.matlab import imresize, rgb2gray_double
-from restorebench.metrics.nss import (
-    Workspace,
-    aggd_from_moments,
-    circular_pair_products,
-    mscn,
-    run_in_bands,
-    signed_moments,
-    thread_workspace,
-)
+from restorebench.metrics.matlab import imresize
+from restorebench.metrics.nss import aggd_from_moments, circular_pair_products, mscn, rgb2gray_in_bands, signed_moments
+from restorebench.metrics.parallel import MIN_BAND_PIXELS, Workspace, run_in_bands, thread_workspace
 
 DATA_DIR = Path(__file__).parent / "data" / "niqe_live"
 BLOCK_SIZE = 96
@@ -81,7 +74,8 @@ def block_features(mscn_blocks: np.ndarray, *, workspace: Workspace | None = Non
             found.append(signed_moments(own_pair.reshape(stop - start, -1), scratch=own_negative))
         per_band[band] = found
 
-    run_in_bands(blocks, n)
+    # At least two blocks a band: einsum sums a lone row in another order than rows of a batch.
+    run_in_bands(blocks, n, grain=max(2, MIN_BAND_PIXELS // mscn_blocks[0].size))
     bands = [per_band[band] for band in sorted(per_band)]
     # (5 distributions, n blocks) for each moment
     stacked = [
@@ -196,7 +190,7 @@ class NIQE(Metric):
             value = niqe_skvideo.niqe_skvideo(image)
         else:
             workspace = thread_workspace()
-            gray = rgb2gray_double(image, out=workspace.array("gray", image.shape[:2]))
+            gray = rgb2gray_in_bands(image, out=workspace.array("gray", image.shape[:2]))
             value = niqe_gray(gray, workspace=workspace)
         if math.isnan(value):
             raise InvalidImageError(

@@ -1,4 +1,5 @@
-"""Natural-scene-statistics building blocks shared by NIQE, BRISQUE and PIQE.
+"""Natural-scene-statistics building blocks shared by NIQE, BRISQUE and PIQE (and the gray
+conversion in bands of rows that SSIM and MS-SSIM use too).
 
 These follow the LIVE MATLAB releases (Mittal, Moorthy, Bovik: BRISQUE, IEEE TIP 2012; Mittal,
 Soundararajan, Bovik: NIQE, IEEE SPL 2013) and MathWorks' ``piqe``:
@@ -12,58 +13,32 @@ Soundararajan, Bovik: NIQE, IEEE SPL 2013) and MathWorks' ``piqe``:
 Every function here works on a batch: the last axis holds the samples of one distribution, the
 leading axes index independent distributions (blocks, shifts), so nothing loops over blocks.
 
-Speed note: the metrics pass a :class:`Workspace` so that their image-sized scratch arrays are
-reused from one image to the next. Fresh multi-megabyte arrays cost a page fault per 4 KiB on
-first touch, which on this project's machines is as much as all of the arithmetic.
+Speed note: the metrics pass a :class:`~restorebench.metrics.parallel.Workspace` so that their
+image-sized scratch arrays are reused from one image to the next.
 """
 from __future__ import annotations
 
 import functools
-import os
-import threading
-from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.ndimage import correlate1d
 from scipy.special import gamma as gamma_fn
 
-from restorebench.metrics.matlab import gaussian_kernel_1d
+from restorebench.metrics.matlab import gaussian_kernel_1d, rgb2gray_double
+from restorebench.metrics.parallel import Workspace, row_grain, run_in_bands
 
 GRID_START, GRID_STEP, GRID_STOP = 0.2, 0.001, 10.0
 # |I − μ| at or below this many ulp of max |I| is filtering round-off of an exact 0 (see mscn).
 FLAT_RESIDUE_ULPS = 32
 
 
-class Workspace:
-    """Scratch arrays reused across calls, keyed by name, shape and dtype (least recently used
-    dropped beyond ``capacity``). Arrays handed out stay valid until the same key is asked for
-    again, so a function that returns one documents it."""
-
-    def __init__(self, capacity: int = 48):
-        self.capacity = capacity
-        self._arrays: OrderedDict[tuple, np.ndarray] = OrderedDict()
-
-    def array(self, name: str, shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
-        key = (name, tuple(shape), np.dtype(dtype).str)
-        found = self._arrays.pop(key, None)
-        if found is None:
-            found = np.empty(shape, dtype=dtype)
-        self._arrays[key] = found
-        while len(self._arrays) > self.capacity:
-            self._arrays.popitem(last=False)
-        return found
-
-
-_THREAD_STATE = threading.local()
-
-
-def thread_workspace() -> Workspace:
-    """This thread's workspace (threads never share scratch arrays)."""
-    workspace = getattr(_THREAD_STATE, "workspace", None)
-    if workspace is None:
-        workspace = _THREAD_STATE.workspace = Workspace()
-    return workspace
+def rgb2gray_in_bands(image: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`~restorebench.metrics.matlab.rgb2gray_double` of a uint8 RGB image in bands of rows
+    on the call's threads (every pixel is computed alike in any band), into ``out`` when given."""
+    out = np.empty(image.shape[:2]) if out is None else out
+    run_in_bands(lambda band, start, stop: rgb2gray_double(image[start:stop], out=out[start:stop]),
+                 image.shape[0], grain=row_grain(image.shape[1]))
+    return out
 
 
 @functools.cache
@@ -304,7 +279,8 @@ def mscn(
     orders larger.)
 
     With a ``workspace`` both returned arrays live in it (valid until its next use). Row bands
-    run on :func:`metric_threads` threads; the result does not depend on their number.
+    run on the call's threads (:mod:`restorebench.metrics.parallel`); the result does not
+    depend on their number.
     """
     image = np.asarray(gray, dtype=np.float64)
     workspace = Workspace() if workspace is None else workspace
@@ -315,7 +291,9 @@ def mscn(
     filtered = workspace.array("filtered", (2, h, w))
     # Residue of an exact-arithmetic zero (a flat window, but also a ramp or any neighbourhood
     # symmetric about the pixel): a few ulp of the image's magnitude.
-    tolerance = FLAT_RESIDUE_ULPS * np.finfo(np.float64).eps * float(np.abs(image).max(initial=0.0))
+    # (max |I| as max(max I, −min I): exact, and no |I| array to allocate)
+    largest = max(float(image.max(initial=0.0)), -float(image.min(initial=0.0)))
+    tolerance = FLAT_RESIDUE_ULPS * np.finfo(np.float64).eps * largest
 
     def rows(band: int, start: int, stop: int) -> None:
         _filter_rows(padded, window, mode, start, stop, vertical, filtered)
@@ -330,59 +308,5 @@ def mscn(
         np.add(mean_sq, 1.0, out=scratch)
         centred /= scratch
 
-    run_in_bands(rows, h)
+    run_in_bands(rows, h, grain=row_grain(w))
     return filtered[0], filtered[1]
-
-
-# --- intra-image threads --------------------------------------------------------------------------
-
-_THREADS = {"count": None}
-_POOL_LOCK = threading.Lock()
-_POOL: dict[int, ThreadPoolExecutor] = {}
-
-
-def metric_threads() -> int:
-    """Threads one metric call may use: :func:`set_metric_threads`, else
-    ``$RESTOREBENCH_METRIC_THREADS``, else 1. Results never depend on it."""
-    if _THREADS["count"] is not None:
-        return _THREADS["count"]
-    try:
-        return max(1, int(os.environ.get("RESTOREBENCH_METRIC_THREADS", "1")))
-    except ValueError:
-        return 1
-
-
-def set_metric_threads(count: int | None) -> None:
-    """Set the per-call thread budget of the NSS metrics (``None``: back to the environment)."""
-    if count is not None and int(count) < 1:
-        raise ValueError(f"thread count must be at least 1, got {count}")
-    _THREADS["count"] = None if count is None else int(count)
-
-
-def _pool(size: int) -> ThreadPoolExecutor:
-    with _POOL_LOCK:
-        pool = _POOL.get(size)
-        if pool is None:
-            pool = _POOL[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="metric-band")
-        return pool
-
-
-def band_count(count: int, *, threads: int | None = None) -> int:
-    """How many bands :func:`run_in_bands` cuts ``count`` items into."""
-    threads = metric_threads() if threads is None else threads
-    return max(1, min(threads, count))
-
-
-def run_in_bands(task, count: int, *, threads: int | None = None) -> None:
-    """Call ``task(band, start, stop)`` over ``range(count)`` cut into :func:`band_count`
-    contiguous bands, one per thread; the calling thread takes band 0. The tasks must write
-    disjoint data (per-band scratch is the caller's to hand out, indexed by ``band``)."""
-    parts = band_count(count, threads=threads)
-    bounds = [(count * i // parts, count * (i + 1) // parts) for i in range(parts)]
-    if parts == 1:
-        task(0, 0, count)
-        return
-    futures = [_pool(parts - 1).submit(task, band, start, stop) for band, (start, stop) in enumerate(bounds) if band]
-    task(0, *bounds[0])
-    for future in futures:
-        future.result()

@@ -20,8 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from restorebench.metrics.base import Metric, register
-from restorebench.metrics.matlab import padarray, rgb2gray_double
-from restorebench.metrics.nss import Workspace, mscn, thread_workspace
+from restorebench.metrics.matlab import padarray
+from restorebench.metrics.nss import mscn, rgb2gray_in_bands
+from restorebench.metrics.parallel import Workspace, row_grain, run_in_bands, thread_workspace
 
 BLOCK_SIZE = 16
 ACTIVITY_THRESHOLD = 0.1
@@ -82,26 +83,45 @@ def noisy_blocks(blocks: np.ndarray, variance: np.ndarray, *, scratch: np.ndarra
 
 
 def piqe_gray(gray: np.ndarray, *, workspace: Workspace | None = None) -> float:
-    """PIQE of a gray image (0..255 values) whose sides are multiples of 16."""
+    """PIQE of a gray image (0..255 values) whose sides are multiples of 16.
+
+    Rows of blocks run in bands on the call's threads: each block's variance and tests are
+    computed alike in any band, and the final sums run over all blocks at once.
+    """
     workspace = Workspace() if workspace is None else workspace
     normalised, _ = mscn(np.asarray(gray, dtype=np.float64), padding="replicate", workspace=workspace)
     rows, cols = normalised.shape[0] // BLOCK_SIZE, normalised.shape[1] // BLOCK_SIZE
     n = rows * cols
     blocks = workspace.array("blocks", (n, BLOCK_SIZE, BLOCK_SIZE))
-    blocks.reshape(rows, cols, BLOCK_SIZE, BLOCK_SIZE)[...] = normalised.reshape(
-        rows, BLOCK_SIZE, cols, BLOCK_SIZE
-    ).transpose(0, 2, 1, 3)
-    # Two-pass sample variance per block, as MATLAB's var: Σ(x − x̄)² / (N − 1).
-    flat = blocks.reshape(n, -1)
     scratch = workspace.array("deviation", blocks.shape)
-    deviation = np.subtract(flat, flat.mean(axis=1, keepdims=True), out=scratch.reshape(n, -1))
-    variance = np.einsum("ij,ij->i", deviation, deviation) / (flat.shape[1] - 1)
+    variance = workspace.array("piqe_variance", (n,))
+    impaired = workspace.array("piqe_impaired", (n,), dtype=bool)
+    noisy = workspace.array("piqe_noisy", (n,), dtype=bool)
+
+    def block_rows(band: int, start: int, stop: int) -> None:
+        first, last = start * cols, stop * cols
+        own = blocks[first:last]
+        own.reshape(stop - start, cols, BLOCK_SIZE, BLOCK_SIZE)[...] = normalised[
+            start * BLOCK_SIZE : stop * BLOCK_SIZE
+        ].reshape(stop - start, BLOCK_SIZE, cols, BLOCK_SIZE).transpose(0, 2, 1, 3)
+        # Two-pass sample variance per block, as MATLAB's var: Σ(x − x̄)² / (N − 1).
+        flat = own.reshape(last - first, -1)
+        deviation = scratch[first:last].reshape(last - first, -1)
+        np.subtract(flat, flat.mean(axis=1, keepdims=True), out=deviation)
+        variance[first:last] = np.einsum("ij,ij->i", deviation, deviation) / (flat.shape[1] - 1)
+        if (variance[first:last] > ACTIVITY_THRESHOLD).any():
+            # Both tests on every block of the band (no copy of the active ones); inactive blocks
+            # are multiplied by 0 below.
+            impaired[first:last] = impaired_blocks(own)
+            noisy[first:last] = noisy_blocks(own, variance[first:last], scratch=scratch[first:last])
+        else:
+            impaired[first:last] = noisy[first:last] = False
+
+    # At least two rows of blocks a band: einsum sums a lone block in another order than a batch.
+    run_in_bands(block_rows, rows, grain=max(2, -(-row_grain(normalised.shape[1]) // BLOCK_SIZE)))
     active = variance > ACTIVITY_THRESHOLD
     if not active.any():
         return 100.0
-    # Both tests on every block (no copy of the active ones), counted where active.
-    impaired = impaired_blocks(blocks)
-    noisy = noisy_blocks(blocks, variance, scratch=scratch)
     distortion = (active * (impaired * (1.0 - variance) + noisy * variance)).sum()
     return float(100.0 * (distortion + 1.0) / (active.sum() + 1.0))
 
@@ -127,5 +147,5 @@ class PIQE(Metric):
         if any(pad):
             image = padarray(image, pad, padding="replicate", direction="post")
         workspace = thread_workspace()
-        gray = rgb2gray_double(image, out=workspace.array("gray", image.shape[:2]))
+        gray = rgb2gray_in_bands(image, out=workspace.array("gray", image.shape[:2]))
         return piqe_gray(gray, workspace=workspace)

@@ -7,11 +7,13 @@ super-resolution papers see :mod:`metrics.psnr_y`.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from restorebench.metrics.base import Metric, register
+from restorebench.metrics.parallel import band_bounds, row_grain, run_tasks, thread_workspace
 
 
 def psnr(image: np.ndarray, reference: np.ndarray, *, data_range: float = 255.0) -> float:
@@ -19,16 +21,46 @@ def psnr(image: np.ndarray, reference: np.ndarray, *, data_range: float = 255.0)
 
     Identical images give ``inf`` (a real value, not an error), as scikit-image does.
     """
-    if image.dtype == np.uint8 and reference.dtype == np.uint8:
-        # Exact integer sum of squared differences: no float copies of the images.
-        diff = np.subtract(image, reference, dtype=np.int16)
-        mse = float(np.einsum("i,i->", diff.ravel(), diff.ravel(), dtype=np.int64)) / diff.size
+    if image.dtype == np.uint8 and reference.dtype == np.uint8 and image.size < EXACT_SUM_LIMIT:
+        mse = sum_squared_differences(image, reference) / image.size
     else:
         diff = image.astype(np.float64) - reference.astype(np.float64)
         mse = float(np.mean(diff * diff))
     if mse == 0.0:
         return math.inf
     return 10.0 * math.log10(data_range * data_range / mse)
+
+
+#: Below this many values a sum of squared 8-bit differences (each ≤ 255²) stays below 2⁵³, so
+#: every partial sum in float64 is an exact integer, whatever the order of the additions.
+EXACT_SUM_LIMIT = 2**53 // 255**2
+
+
+#: Values per dot product: short enough that BLAS never starts threads of its own for one (it
+#: would compete with the call's threads), long enough to cost nothing in call overhead.
+DOT_LENGTH = 4096
+
+
+def sum_squared_differences(image: np.ndarray, reference: np.ndarray) -> float:
+    """``Σ (image − reference)²`` of two uint8 arrays of one shape (fewer than
+    :data:`EXACT_SUM_LIMIT` values), exact: int16 differences, squared and summed in float64 by
+    dot products whose partial sums are all exact integers. Bands of rows run on the call's
+    threads; their exact sums add up to the same total in any order."""
+    width = image[0].size
+
+    def rows(start: int, stop: int) -> float:
+        scratch = thread_workspace()
+        diff = np.subtract(image[start:stop], reference[start:stop], dtype=np.int16,
+                           out=scratch.array("psnr_diff", image[start:stop].shape, np.int16))
+        values = scratch.array("psnr_values", ((stop - start) * width,))
+        np.copyto(values, diff.reshape(-1))
+        whole = values.size - values.size % DOT_LENGTH
+        runs = values[:whole].reshape(-1, DOT_LENGTH)
+        return float(np.vecdot(runs, runs).sum()) + float(values[whole:] @ values[whole:])
+
+    # (a cheap pass: bands of fewer than 65536 values are not worth a thread)
+    bands = band_bounds(image.shape[0], grain=row_grain(width, pixels=65536))
+    return sum(run_tasks([functools.partial(rows, start, stop) for start, stop in bands]))
 
 
 @register()

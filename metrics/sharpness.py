@@ -22,11 +22,13 @@ class Sharpness(Metric):
     """RMS contrast of MATLAB ``rgb2gray`` of the image, in gray levels (0..127.5)."""
 
     name = "sharpness"
-    measures = "sharpness"
     kind = "NR"
     higher_is_better = True
     value_range = (0.0, 127.5)
     conventions = "std of MATLAB rgb2gray (uint8, rounded) of the image; population std (ddof 0)"
+    #: What the score measures: not image quality but sharpness. Reports plug their sharpness
+    #: analyses in by this attribute (any metric that sets it takes part), not by the name.
+    measures = "sharpness"
 
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
         return rms_contrast(rgb2gray(image))

@@ -12,11 +12,14 @@ downsampling of the 2011 ``ssim.m`` (what the official calibration values use).
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import correlate1d
 
 from restorebench.metrics.base import Metric, register
-from restorebench.metrics.matlab import rgb2gray_double
-from restorebench.metrics.nss import Workspace, thread_workspace
+from restorebench.metrics.nss import rgb2gray_in_bands
+from restorebench.metrics.parallel import Workspace, row_grain, run_in_bands, thread_workspace
+
+
+#: Pixels of a band of rows that stays in cache through the filter passes (five planes of them).
+TILE_PIXELS = 65536
 
 
 def gaussian_window_1d(size: int = 11, sigma: float = 1.5) -> np.ndarray:
@@ -24,13 +27,6 @@ def gaussian_window_1d(size: int = 11, sigma: float = 1.5) -> np.ndarray:
     x = np.arange(size, dtype=np.float64) - (size - 1) / 2
     g = np.exp(-(x * x) / (2 * sigma * sigma))
     return g / g.sum()
-
-
-def _filter_valid(image: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """``filter2(g' * g, image, 'valid')`` done separably."""
-    r = len(g) // 2
-    out = correlate1d(correlate1d(image, g, axis=0, mode="constant"), g, axis=1, mode="constant")
-    return out[r : image.shape[0] - r, r : image.shape[1] - r]
 
 
 def _filter_valid_stack(stack: np.ndarray, g: np.ndarray, workspace: Workspace) -> np.ndarray:
@@ -84,41 +80,56 @@ def ssim_and_cs(
     ``SSIM = ((2 μx μy + C1)(2 σxy + C2)) / ((μx² + μy² + C1)(σx² + σy² + C2))`` and
     ``CS = (2 σxy + C2) / (σx² + σy² + C2)``, with ``C1 = (k1·L)²``, ``C2 = (k2·L)²`` and the local
     statistics under the Gaussian window over the 'valid' region.
+
+    Bands of output rows run on the call's threads, each from its own rows of the images (plus
+    the window's margin) to its rows of the two maps; the means are taken over the whole maps.
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     workspace = thread_workspace()
     g = gaussian_window_1d(window_size, sigma)
+    margin = 2 * (len(g) // 2)
+    valid = (x.shape[0] - margin, x.shape[1] - margin)
+    ssim_map = workspace.array("ssim_map", valid)
+    cs_map = workspace.array("cs_map", valid)
     c1 = (k1 * data_range) ** 2
     c2 = (k2 * data_range) ** 2
-    # x, y, x², y², xy filtered in one stacked pass.
-    stack = workspace.array("ssim_stack", (5,) + x.shape)
-    stack[0], stack[1] = x, y
-    np.multiply(x, x, out=stack[2])
-    np.multiply(y, y, out=stack[3])
-    np.multiply(x, y, out=stack[4])
-    mu_x, mu_y, e_xx, e_yy, e_xy = _filter_valid_stack(stack, g, workspace)
-    mu_xy = mu_x * mu_y
-    mu_xx = np.multiply(mu_x, mu_x, out=mu_x)
-    mu_yy = np.multiply(mu_y, mu_y, out=mu_y)
-    # σx² + σy² + C2 and 2σxy + C2, then the contrast-structure map in place.
-    variances = np.add(e_xx, e_yy, out=e_xx)
-    variances -= mu_xx
-    variances -= mu_yy
-    variances += c2
-    covariance = np.subtract(e_xy, mu_xy, out=e_xy)
-    covariance *= 2
-    covariance += c2
-    cs_map = np.divide(covariance, variances, out=covariance)
-    mean_cs = float(cs_map.mean())
-    # (2 μx μy + C1) / (μx² + μy² + C1) · CS
-    luminance = np.multiply(mu_xy, 2, out=mu_xy)
-    luminance += c1
-    denominator = np.add(mu_xx, mu_yy, out=e_yy)
-    denominator += c1
-    luminance /= denominator
-    luminance *= cs_map
-    return float(luminance.mean()), mean_cs
+
+    def rows(band: int, start: int, stop: int) -> None:
+        scratch = thread_workspace()
+        # x, y, x², y², xy of the band's rows filtered in one stacked pass.
+        stack = scratch.array("ssim_stack", (5, stop - start + margin, x.shape[1]))
+        own_x, own_y = x[start : stop + margin], y[start : stop + margin]
+        stack[0], stack[1] = own_x, own_y
+        np.multiply(own_x, own_x, out=stack[2])
+        np.multiply(own_y, own_y, out=stack[3])
+        np.multiply(own_x, own_y, out=stack[4])
+        mu_x, mu_y, e_xx, e_yy, e_xy = _filter_valid_stack(stack, g, scratch)
+        mu_xy = np.multiply(mu_x, mu_y, out=scratch.array("ssim_mu_xy", mu_x.shape))
+        mu_xx = np.multiply(mu_x, mu_x, out=mu_x)
+        mu_yy = np.multiply(mu_y, mu_y, out=mu_y)
+        # σx² + σy² + C2 and 2σxy + C2, then the contrast-structure map.
+        variances = np.add(e_xx, e_yy, out=e_xx)
+        variances -= mu_xx
+        variances -= mu_yy
+        variances += c2
+        covariance = np.subtract(e_xy, mu_xy, out=e_xy)
+        covariance *= 2
+        covariance += c2
+        cs = np.divide(covariance, variances, out=cs_map[start:stop])
+        # (2 μx μy + C1) / (μx² + μy² + C1) · CS
+        luminance = np.multiply(mu_xy, 2, out=mu_xy)
+        luminance += c1
+        denominator = np.add(mu_xx, mu_yy, out=e_yy)
+        denominator += c1
+        luminance /= denominator
+        np.multiply(luminance, cs, out=ssim_map[start:stop])
+
+    # Bands of at most ~64k pixels even on one thread: their five planes stay in cache between
+    # the passes (a quarter less time than whole images at 512×384).
+    # (SSIM costs some 60 ns a pixel: a band of 2048 pixels is already worth a thread.)
+    run_in_bands(rows, valid[0], grain=row_grain(x.shape[1], pixels=2048), most=max(1, TILE_PIXELS // x.shape[1]))
+    return float(ssim_map.mean()), float(cs_map.mean())
 
 
 def ssim_gray(
@@ -163,6 +174,6 @@ class SSIM(Metric):
     def compute(self, image: np.ndarray, reference: np.ndarray | None) -> float:
         assert reference is not None
         workspace = thread_workspace()
-        gray_image = rgb2gray_double(image, out=workspace.array("gray", image.shape[:2]))
-        gray_reference = rgb2gray_double(reference, out=workspace.array("gray_reference", image.shape[:2]))
+        gray_image = rgb2gray_in_bands(image, out=workspace.array("gray", image.shape[:2]))
+        gray_reference = rgb2gray_in_bands(reference, out=workspace.array("gray_reference", image.shape[:2]))
         return ssim_gray(gray_image, gray_reference)

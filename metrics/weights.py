@@ -32,7 +32,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import urlparse
 
 from restorebench.metrics.errors import RestoreBenchError, UnknownNameError, WeightsUnavailableError
@@ -77,6 +77,25 @@ class WeightFile:
 
 
 CATALOGUE: dict[str, WeightFile] = {}
+#: key → function(loaded checkpoint) → problems: what the component that loads the file expects
+#: of its layout (keys and tensor shapes), checked by ``weights add`` and ``weights verify``.
+LAYOUT_CHECKS: dict[str, Callable[[Any], list[str]]] = {}
+
+
+def expect_layout(key: str, check: Callable[[Any], list[str]]) -> None:
+    """Register how a checkpoint of ``key`` must look (called by its component at import)."""
+    LAYOUT_CHECKS[key] = check
+
+
+def layout_problems_of(key: str, state: Any) -> list[str]:
+    """What is wrong with a loaded checkpoint's layout ([] when right or when nothing is known)."""
+    check = LAYOUT_CHECKS.get(key)
+    if check is None:
+        return []
+    try:
+        return check(state)
+    except Exception as exc:  # a container of another shape altogether
+        return [f"{type(exc).__name__}: {exc}"]
 
 
 def declare(*files: WeightFile) -> None:
@@ -382,7 +401,12 @@ def add(source: str | Path, key: str | None = None) -> Installed:
             )
         wf = found[0]
     sha256, size = _check_content(wf, source)
-    load_state(source)  # refuse a file that is not plain tensors before it is installed
+    problems = layout_problems_of(wf.key, load_state(source))  # refuse what is not plain tensors or not the network
+    if problems:
+        raise RestoreBenchError(
+            f"{source} loads, but is not the network {wf.component} expects (keys and shapes of "
+            f"{wf.filename}): {'; '.join(problems[:4])}. Get the official file from {wf.url}"
+        )
     destination = install_dir() / wf.filename
     destination.parent.mkdir(parents=True, exist_ok=True)
     if source.resolve() != destination.resolve():
@@ -438,10 +462,16 @@ def verify(keys: Iterable[str] | None = None) -> list[Verdict]:
             checks.append(f"hash prefix {wf.hub_prefix} of the file name")
         unchanged = "; unchanged since it was installed" if recorded(wf, path) is not None else ""
         try:
-            load_state(path)
+            problems = layout_problems_of(wf.key, load_state(path))
         except RestoreBenchError as exc:
             verdicts.append(Verdict(wf.key, wf.filename, "unloadable", str(path), str(exc)))
             continue
+        if problems:
+            verdicts.append(Verdict(wf.key, wf.filename, "unloadable", str(path),
+                                    f"loads, but not as the network {wf.component} expects: {'; '.join(problems[:4])}"))
+            continue
+        if wf.key in LAYOUT_CHECKS:
+            unchanged = "; keys and shapes are the network's" + unchanged
         if checks:
             verdicts.append(Verdict(wf.key, wf.filename, "ok", str(path), "matches " + ", ".join(checks) + "; loads as plain tensors" + unchanged))
         else:

@@ -8,12 +8,18 @@ Two formats:
 - **maniqa**: MANIQA's inference output, ``filename,score`` lines without a header, one file per
   (set, technique); the set, technique, domain and metric name are given by the caller.
 
-Every import is one transaction: a run row (kind ``import``), one case per (dataset, method,
-image) with ``origin = 'import'`` and status ``ok``, one score per metric, a row in ``imports``
-with the source file's sha256, and metric/dataset/method rows for names the database does not
-know yet. A file whose sha256 is already in ``imports`` is skipped: importing the same file twice
-changes nothing. Case ids are a hash of (dataset, method, image), so a corrected file replaces
-the scores of an earlier one instead of duplicating them.
+Image names are first brought to item names (``--match-stem``, ``--map``) and checked: metrics
+of one method that share no image are refused, methods of one dataset that share none are
+reported (:mod:`restorebench.reports.import_names`).
+
+Every import is one transaction: a run row (kind ``import``; no machine is claimed — the scores
+were computed elsewhere; its options record the metrics in file order, the name pairing and the
+``--source``/``--paper`` text), one case per (dataset, method, item) with ``origin = 'import'``
+and status ``ok``, one score per metric, a row in ``imports`` with the source file's name and
+sha256, and metric/dataset/method rows for names the database does not know yet. A file whose
+sha256 is already in ``imports`` is skipped: importing the same file twice changes nothing. Case
+ids are a hash of (dataset, method, item), so a corrected file replaces the scores of an earlier
+one instead of duplicating them.
 """
 from __future__ import annotations
 
@@ -23,14 +29,13 @@ import hashlib
 import io
 import json
 import math
-import platform
-import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from restorebench.bench.store import Store
 from restorebench.metrics.errors import RestoreBenchError
+from restorebench.reports.import_names import NameMatcher, apply_matcher, check_pairing
 
 LONG_REQUIRED = ("dataset", "method", "image", "metric", "value")
 LONG_OPTIONAL = ("domain", "task")
@@ -44,6 +49,8 @@ KNOWN_DIRECTIONS = {
     "brisque": False, "piqe": False, "nima": True, "maniqa": True, "musiq": True, "clipiqa": True,
     "sharpness": True,
 }
+#: What the ``metrics`` row of a metric known only from imports says about how it was computed.
+IMPORTED_CONVENTIONS = "imported: computed elsewhere; settings not known"
 
 
 class ImportFormatError(RestoreBenchError):
@@ -73,6 +80,7 @@ class ImportResult:
     n_cases: int
     skipped: bool
     previous: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def message(self, db: Path) -> str:
         if self.skipped:
@@ -237,6 +245,12 @@ def imported_variant_id(method: str) -> str:
     return f"import:{method}"
 
 
+EXISTING_NAMES = """
+SELECT DISTINCT c.dataset, c.method, s.metric, c.item FROM cases c JOIN scores s USING (case_id)
+WHERE c.origin = 'import' AND c.dataset IN (SELECT unnest(?::VARCHAR[]))
+"""
+
+
 def import_records(
     store: Store,
     records: Sequence[ScoreRecord],
@@ -244,9 +258,11 @@ def import_records(
     source: str | Path,
     fmt: str,
     options: dict[str, Any] | None = None,
+    matcher: NameMatcher = NameMatcher(),
     now: dt.datetime | None = None,
 ) -> ImportResult:
-    """Write ``records`` read from ``source`` into ``store`` (see the module docstring)."""
+    """Write ``records`` read from ``source`` into ``store`` (see the module docstring).
+    ``options`` may hold ``source`` and ``paper``: where the scores were published."""
     source = Path(source)
     sha = file_sha256(source)
     run_id = f"import-{sha[:16]}"
@@ -254,6 +270,13 @@ def import_records(
     if previous:
         return ImportResult(path=source, sha256=sha, run_id=previous[0]["run_id"], n_scores=0, n_cases=0,
                             skipped=True, previous=previous[0])
+    records = apply_matcher(records, matcher, source=source)
+    existing = store.query(EXISTING_NAMES, [sorted({r.dataset for r in records})]).to_pylist()
+    warnings = check_pairing(records, existing, source=source)
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    options["metrics"] = list(dict.fromkeys(r.metric for r in records))  # in file order: the first is the primary
+    if matcher.described:
+        options["match"] = matcher.described
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     known_tasks = {r["name"]: r["task"] for r in store.query("SELECT name, task FROM datasets").to_pylist()}
 
@@ -271,15 +294,14 @@ def import_records(
         scores.append({"case_id": case_id, "metric": r.metric, "value": r.value, "status": "ok",
                        "error": None, "seconds": None, "run_id": run_id})
 
-    argv = " ".join(sys.argv) if sys.argv else ""
     run = {
-        "run_id": run_id, "kind": "import", "spec_name": f"import {fmt}", "spec_path": str(source),
-        "spec_sha256": sha, "spec_text": json.dumps(options or {}, sort_keys=True),
+        "run_id": run_id, "kind": "import", "spec_name": f"import {fmt}", "spec_path": source.name,
+        "spec_sha256": sha, "spec_text": json.dumps(options, sort_keys=True),
         "started_at": now, "finished_at": now, "status": "ok",
-        "versions": {"python": platform.python_version()},
-        # no host name: the site publishes this; the file's sha256 is the provenance that matters
-        "machine": {"system": platform.system(), "machine": platform.machine()},
-        "argv": argv, "n_planned": len(cases), "n_skipped": 0, "n_ok": len(cases), "n_failed": 0,
+        # No machine, no versions: the scores were computed elsewhere; this one only read a file.
+        # Its name and sha256 (and the source given) are the provenance that matters.
+        "versions": None, "machine": None, "argv": f"restorebench import {fmt} {source.name}",
+        "n_planned": len(cases), "n_skipped": 0, "n_ok": len(cases), "n_failed": 0,
     }
     store.con.execute("BEGIN TRANSACTION")
     try:
@@ -287,13 +309,14 @@ def import_records(
         _add_missing_descriptions(store, records, cases)
         store.upsert("cases", list(cases.values()))
         store.upsert("scores", scores)
-        store.upsert("imports", [{"source_sha256": sha, "path": str(source.resolve()), "format": fmt,
+        store.upsert("imports", [{"source_sha256": sha, "path": source.name, "format": fmt,
                                   "imported_at": now, "n_rows": len(scores), "run_id": run_id}])
         store.con.execute("COMMIT")
     except BaseException:
         store.con.execute("ROLLBACK")
         raise
-    return ImportResult(path=source, sha256=sha, run_id=run_id, n_scores=len(scores), n_cases=len(cases), skipped=False)
+    return ImportResult(path=source, sha256=sha, run_id=run_id, n_scores=len(scores), n_cases=len(cases), skipped=False,
+                        warnings=warnings)
 
 
 def _add_missing_descriptions(store: Store, records: Sequence[ScoreRecord], cases: dict[str, dict[str, Any]]) -> None:
@@ -327,9 +350,11 @@ def _add_missing_descriptions(store: Store, records: Sequence[ScoreRecord], case
 
 
 def describe_metric(name: str) -> dict[str, Any]:
-    """A ``metrics`` row for ``name``: from the metric registry's class attributes when this
-    installation has the metric (the metric is not instantiated: that could load weights), else
-    from :data:`KNOWN_DIRECTIONS` (direction only), else with an unknown direction."""
+    """A ``metrics`` row for ``name``: kind, direction and range from the metric registry's class
+    attributes when this installation has the metric (the metric is not instantiated: that could
+    load weights), else the direction from :data:`KNOWN_DIRECTIONS`, else unknown. Conventions and
+    options are not claimed: imported scores were computed elsewhere, with settings not known
+    here (a run that computes the metric replaces the row with its own)."""
     try:
         from restorebench.metrics.base import REGISTRY
 
@@ -337,18 +362,20 @@ def describe_metric(name: str) -> dict[str, Any]:
         low, high = cls.value_range
         return {"name": name, "kind": cls.kind, "higher_is_better": bool(cls.higher_is_better),
                 "range_low": low, "range_high": high, "options": None, "code_version": None,
-                "conventions": cls.conventions}
+                "conventions": IMPORTED_CONVENTIONS}
     except Exception:  # unknown name, or a metric module that fails to import on this machine
         return {"name": name, "kind": None, "higher_is_better": KNOWN_DIRECTIONS.get(name.lower()),
                 "range_low": None, "range_high": None, "options": None, "code_version": None,
-                "conventions": "imported; not implemented by this installation"}
+                "conventions": IMPORTED_CONVENTIONS}
 
 
-def import_long(db: str | Path, path: str | Path) -> ImportResult:
+def import_long(db: str | Path, path: str | Path, *, matcher: NameMatcher = NameMatcher(), source: str | None = None,
+                paper: str | None = None) -> ImportResult:
     """Import a long CSV into the database at ``db``."""
     records = read_long_csv(path)
     with Store(db) as store:
-        return import_records(store, records, source=path, fmt="long")
+        return import_records(store, records, source=path, fmt="long", matcher=matcher,
+                              options={"source": source, "paper": paper})
 
 
 def import_maniqa(
@@ -360,9 +387,13 @@ def import_maniqa(
     metric: str = "maniqa",
     domain: str | None = None,
     task: str | None = None,
+    matcher: NameMatcher = NameMatcher(),
+    source: str | None = None,
+    paper: str | None = None,
 ) -> ImportResult:
     """Import one MANIQA output file (one set × technique) into the database at ``db``."""
     records = read_maniqa_csv(path, dataset=dataset, method=method, metric=metric, domain=domain, task=task)
-    options = {"dataset": dataset, "method": method, "metric": metric, "domain": domain, "task": task}
+    options = {"dataset": dataset, "method": method, "metric": metric, "domain": domain, "task": task,
+               "source": source, "paper": paper}
     with Store(db) as store:
-        return import_records(store, records, source=path, fmt="maniqa", options=options)
+        return import_records(store, records, source=path, fmt="maniqa", options=options, matcher=matcher)

@@ -63,14 +63,16 @@ def bold(value: Any) -> Markup:
 
 
 def link(text: Any, href: str) -> Markup:
-    """A Markdown link whose target is a path we generated (never data)."""
+    """A Markdown link whose target is a path we generated (never data); ``text`` is escaped
+    unless it is Markup (an image, say)."""
     return Markup(f"[{escape(text)}]({href})")
 
 
-def image(alt: Any, src: str, *, width: int | None = None) -> Markup:
-    """An ``<img>`` in Markdown; ``src`` is a path we generated."""
-    size = f"{{ width=\"{width}\" }}" if width else ""
-    return Markup(f"![{escape(alt)}]({src}){size}")
+def image(alt: Any, src: str, *, width: int | None = None, lazy: bool = False) -> Markup:
+    """An ``<img>`` in Markdown; ``src`` is a path we generated; ``lazy`` loads it only when it
+    scrolls into view."""
+    attributes = ([f'width="{width}"'] if width else []) + (['loading="lazy"'] if lazy else [])
+    return Markup(f"![{escape(alt)}]({src})" + (f"{{ {' '.join(attributes)} }}" if attributes else ""))
 
 
 def code_block(text: str, *, language: str = "") -> Markup:

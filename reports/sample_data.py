@@ -6,8 +6,9 @@
 It has what a real database has — a run with provenance, a deblurring dataset (motion and defocus
 triplets) and an LR dataset of sets in several domains, plain methods and SinGAN variants with a
 ``gen_start_scale`` parameter and several samples, full-reference and no-reference metrics, an
-identical output (PSNR = ∞), a metric whose weights are missing (status ``unavailable``) and a
-failed case — but its scores are random numbers: never publish them.
+identical output (PSNR = ∞), a metric whose weights are missing (status ``unavailable``), a
+failed case and an earlier code version of one method (history) — but its scores are random
+numbers: never publish them.
 """
 from __future__ import annotations
 
@@ -47,13 +48,16 @@ def write_sample_database(
     seed: int = 0,
     image_dir: str | Path | None = None,
     extra_methods: dict[str, float] | None = None,
+    extra_items: dict[str, float] | None = None,
 ) -> dict[str, int]:
     """Write the sample database to ``path`` (a new file); returns counts of what it wrote.
 
     ``images_per_set`` images per LR set and per blur kind; ``samples`` SinGAN samples per image
     and start scale; with ``image_dir``, small PNG inputs and outputs are written there and
     recorded in the cases (for galleries). ``extra_methods`` adds SR methods (name → quality
-    offset), e.g. a hostile name to test escaping.
+    offset), e.g. a hostile name to test escaping; ``extra_items`` adds images to the first LR
+    set (name → quality offset: a large one makes it every method's best image), whose ``zssr``
+    sharpness score failed with a message naming the file.
     """
     rng = np.random.default_rng(seed)
     now = dt.datetime(2026, 1, 2, 3, 4, 5)
@@ -70,14 +74,15 @@ def write_sample_database(
             return None
         from PIL import Image
 
-        target = images / f"{name}.png"
+        target = images / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.png"
         if not target.exists():
             y, x = np.mgrid[0:48, 0:64]
             pixels = np.stack([(x * 4 + shade) % 256, (y * 5 + shade) % 256, np.full_like(x, shade % 256)], axis=-1)
             Image.fromarray(pixels.astype(np.uint8)).save(target)
         return str(target)
 
-    def add_case(*, dataset, task, domain, group, item, method, variant, quality, sample=0, status="ok", error=None):
+    def add_case(*, dataset, task, domain, group, item, method, variant, quality, sample=0, status="ok", error=None,
+                 finished=now, failing=None):
         case_id = _case_id(dataset, group, item, variant, sample)
         shade = int(hashlib.sha256(case_id.encode()).hexdigest()[:2], 16)
         cases.append({
@@ -90,7 +95,7 @@ def write_sample_database(
             "seconds_load": 0.01, "seconds_prepare": float(rng.uniform(0, 2)), "seconds_restore": float(rng.uniform(0.1, 1)),
             "seconds_save": 0.005, "seconds_total": float(rng.uniform(0.5, 3)), "peak_rss_mb": float(rng.uniform(200, 800)),
             "output_path": image_file(f"out-{case_id}", shade) if status == "ok" else None,
-            "width": 64, "height": 48, "finished_at": now,
+            "width": 64, "height": 48, "finished_at": finished,
         })
         if status != "ok":
             return
@@ -103,6 +108,10 @@ def write_sample_database(
             if name == "nima" and method == "kernelgan":
                 scores.append({"case_id": case_id, "metric": name, "value": None, "status": "unavailable",
                                "error": UNAVAILABLE, "seconds": None, "run_id": run_id})
+                continue
+            if failing and name == failing[0]:
+                scores.append({"case_id": case_id, "metric": name, "value": None, "status": "failed",
+                               "error": failing[1], "seconds": None, "run_id": run_id})
                 continue
             value = {
                 "psnr": 26 + 2 * base + rng.normal(0, 0.5),
@@ -120,13 +129,22 @@ def write_sample_database(
                            "code_version": hashlib.sha256(method.encode()).hexdigest()[:16],
                            "weights": {"nima_mobilenet.pth": None} if method == "kernelgan" else None,
                            "summary": f"{method} (sample)"}
+    first_set = next(iter(DOMAINS.values()))[0]
     for domain, sets in DOMAINS.items():
         for group in sets:
-            for i in range(images_per_set):
+            items = {f"img{i:03d}.png": 0.0 for i in range(images_per_set)}
+            if group == first_set:
+                items.update(extra_items or {})
+            for i, (item, boost) in enumerate(items.items()):
                 for method, quality in sr_methods.items():
                     status, error = ("failed", "RuntimeError: out of memory") if (method == "kernelgan" and i == 0) else ("ok", None)
-                    add_case(dataset="sample-lr", task="sr", domain=domain, group=group, item=f"img{i:03d}.png",
-                             method=method, variant=method, quality=quality, status=status, error=error)
+                    failing = ("sharpness", f"cannot read {item}: truncated PNG file") if boost and method == "zssr" else None
+                    add_case(dataset="sample-lr", task="sr", domain=domain, group=group, item=item,
+                             method=method, variant=method, quality=quality + boost, status=status, error=error, failing=failing)
+                # An earlier code version of zssr, scored a day before with worse results: history.
+                add_case(dataset="sample-lr", task="sr", domain=domain, group=group, item=item, method="zssr",
+                         variant="zssr-old", quality=-1.5 + boost, finished=now - dt.timedelta(days=1))
+    methods["zssr-old"] = {**methods["zssr"], "variant_id": "zssr-old", "code_version": "0ld" * 5 + "0"}
     for method in DEBLUR_METHODS:
         methods[method] = {"variant_id": method, "name": method, "label": method, "params": {},
                            "code_version": "0" * 16, "weights": None, "summary": f"{method} (sample)"}
@@ -154,7 +172,7 @@ def write_sample_database(
     with Store(path) as store:
         store.upsert("runs", [{
             "run_id": run_id, "kind": "run", "spec_name": "sample", "spec_path": "bench/specs/sample.yaml",
-            "spec_sha256": "0" * 64, "spec_text": "name: sample\n# a ``` fence inside\nmethods: [bicubic]\n",
+            "spec_sha256": "0" * 64, "spec_text": "name: sample\n# a ``` fence inside\nmethods: [bicubic]\nmetrics: [nima, niqe, psnr, ssim, sharpness]\n",
             "started_at": now, "finished_at": now + dt.timedelta(minutes=3), "status": "partial",
             "git_sha": "0123456789abcdef0123456789abcdef01234567", "git_dirty": False,
             "versions": {"python": "3.11", "restorebench": "0.1.0"},

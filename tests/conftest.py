@@ -1,4 +1,5 @@
-"""Test-wide set-up: a private cache folder, and the misbehaving test methods as a plugin."""
+"""Test-wide set-up: a private cache folder, and the test methods (misbehaving ones, a counting one
+for chains) as plugins."""
 from __future__ import annotations
 
 import os
@@ -15,7 +16,7 @@ SUPPORT = TESTS / "support"
 # Before anything imports the registries: the plugin must be registered in this process and in
 # every worker process the runner spawns (they inherit the environment).
 os.environ.setdefault("RESTOREBENCH_CACHE", tempfile.mkdtemp(prefix="restorebench-test-cache-"))
-os.environ["RESTOREBENCH_PLUGINS"] = "faulty_methods"
+os.environ["RESTOREBENCH_PLUGINS"] = "faulty_methods,chain_methods"
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH", "")]))
 sys.path.insert(0, str(PLUGINS))
 sys.path.insert(0, str(SUPPORT))

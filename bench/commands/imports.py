@@ -1,14 +1,27 @@
 """``restorebench import``: per-image scores published elsewhere, into the results database.
 
-    restorebench import long FILE.csv [--db DB]
-    restorebench import maniqa FILE.csv --dataset D --method M [--domain X] [--metric maniqa] [--db DB]
+    restorebench import long FILE.csv [--db DB] [--match-stem REGEX | --map MAP.csv] [--source TEXT] [--paper TEXT]
+    restorebench import maniqa FILE.csv --dataset D --method M [--domain X] [--metric maniqa] [--db DB] [same options]
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+import sys
+
 from restorebench.bench.commands._common import add_db
+
+
+def add_provenance_and_pairing(parser: argparse.ArgumentParser) -> None:
+    pairing = parser.add_mutually_exclusive_group()
+    pairing.add_argument("--match-stem", metavar="REGEX", default=None,
+                         help="pair image names by this regular expression's first group (or whole match), "
+                         "e.g. '(\\d+)' makes 0001_res.png and 0001.png the same image")
+    pairing.add_argument("--map", type=Path, metavar="MAP.csv", default=None,
+                         help="pair image names with a CSV of header image,item (unlisted names stay as they are)")
+    parser.add_argument("--source", default=None, metavar="TEXT", help="where the scores were published (shown on the site)")
+    parser.add_argument("--paper", default=None, metavar="TEXT", help="the paper that reports them (shown on the site)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     long.add_argument("file", type=Path, metavar="FILE.csv")
     add_db(long)
+    add_provenance_and_pairing(long)
     long.set_defaults(handler=_run_long)
 
     maniqa = formats.add_parser(
@@ -44,20 +58,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     maniqa.add_argument("--task", choices=("deblur", "sr"), default=None,
                         help="task (default: the dataset's task if the database knows it, else sr)")
     add_db(maniqa)
+    add_provenance_and_pairing(maniqa)
     maniqa.set_defaults(handler=_run_maniqa)
+
+
+def _matcher(args: argparse.Namespace):
+    from restorebench.reports.import_names import NameMatcher
+
+    return NameMatcher.from_options(match_stem=args.match_stem, map_file=args.map)
+
+
+def _report(result, db: Path) -> int:
+    print(result.message(db))
+    for warning in result.warnings:
+        print(f"restorebench: warning: {warning}", file=sys.stderr)
+    return 0
 
 
 def _run_long(args: argparse.Namespace) -> int:
     from restorebench.reports.importing import import_long
 
-    print(import_long(args.db, args.file).message(args.db))
-    return 0
+    return _report(import_long(args.db, args.file, matcher=_matcher(args), source=args.source, paper=args.paper), args.db)
 
 
 def _run_maniqa(args: argparse.Namespace) -> int:
     from restorebench.reports.importing import import_maniqa
 
     result = import_maniqa(args.db, args.file, dataset=args.dataset, method=args.method, metric=args.metric,
-                           domain=args.domain, task=args.task)
-    print(result.message(args.db))
-    return 0
+                           domain=args.domain, task=args.task, matcher=_matcher(args), source=args.source, paper=args.paper)
+    return _report(result, args.db)

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", type=Path)
     add_db(p)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for outputs and caches (default: results)")
-    p.add_argument("--fresh", action="store_true", help="recompute every case, replacing stored results")
+    p.add_argument("--fresh", action="store_true", help="recompute every case (and every stage of a chain), replacing stored results")
     p.add_argument("--limit", type=int, default=None, help="at most N items per dataset")
     p.add_argument("--workers", type=int, default=None, help="worker processes (0: in this process); default: the spec's")
     p.add_argument("--timeout", type=float, default=None, help="seconds per case; default: the spec's")
@@ -47,13 +47,16 @@ def handle(args: argparse.Namespace) -> int:
         executor=args.executor, address=args.address,
     )
     summary = run(loaded, options)
-    print(describe(summary, args.db))
+    print(describe(summary, args.db), flush=True)
     if summary.unavailable or summary.skipped_unavailable:
         print(f"{summary.unavailable + summary.skipped_unavailable} case(s) need checkpoint files that are not installed; "
               f"see `restorebench weights list`", file=sys.stderr)
     if summary.failed or summary.scores_failed:
+        for what, status, message in summary.problems:
+            print(f"  {status}: {what}: {message}", file=sys.stderr)
         what = [f"{summary.failed} case(s)"] * bool(summary.failed) + [f"{summary.scores_failed} score(s)"] * bool(summary.scores_failed)
-        print(f"{' and '.join(what)} failed; see `restorebench leaderboard --db {args.db} --failures`", file=sys.stderr)
+        more = " (the first shown above)" if summary.failed + summary.scores_failed > len(summary.problems) else ""
+        print(f"{' and '.join(what)} failed{more}; all of them: `restorebench leaderboard --db {args.db} --failures`", file=sys.stderr)
         return 1
     return 0
 

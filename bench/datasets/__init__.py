@@ -37,6 +37,8 @@ class Item:
         align: register output to reference before full-reference metrics (``none``/``phase``).
         problem: why this item cannot be run (an unreadable file, a set whose SR factor cannot be
             told); planned anyway, so that it is recorded as ``invalid_input`` while the rest runs.
+        set_paths: for a whole LR set as one item (what set-level methods train on and sample
+            from): the set's readable images; ``input_path`` is then the first of them.
     """
 
     dataset: str
@@ -53,6 +55,7 @@ class Item:
     size: int | None = None
     align: str = "none"
     problem: str | None = None
+    set_paths: tuple[Path, ...] = ()
 
 
 def image_files(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -85,8 +88,8 @@ def load_items(spec, *, seed: int = 0) -> list[Item]:
     """Items of a :class:`bench.spec.DatasetSpec` (builtin data is generated on first use)."""
     from restorebench.bench.datasets import blur_triplets, builtin, lr_sets
 
-    if spec.source == "builtin":
-        root = builtin.ensure_builtin(cache_root() / "data", seed=seed)
+    if spec.source is not None:
+        root = builtin.ensure_builtin(cache_root() / "data", seed=seed, collection=spec.source)
         root = root / ("blur_triplets" if spec.kind == "blur_triplets" else "lr_sets")
     else:
         root = Path(spec.root).expanduser()

@@ -14,6 +14,15 @@ loaders read it:
 
 Same seed → byte-identical files (Pillow writes no timestamps; all randomness comes from one
 ``numpy.random.Generator``).
+
+A second collection, ``builtin-x8`` (:func:`generate_x8`), holds 5 LR sets at ×8, one per domain,
+5 images each: HR crops of 512×512 and LR images of 64×64. An ×8 set made from the 192×192 crops
+would have 24×24 inputs, too small for the techniques (MoESR fine-tunes on crops of at least 64
+pixels; BlindSR's official patches are 200 pixels) and its 192-pixel outputs too small for NIQE's
+skvideo variant (more than 193 pixels a side). 64×64 inputs give 512×512 outputs, which every
+metric scores. It is generated into its own folder (``builtin-x8-v1-seed{seed}``), on first use,
+with its own random generator: the 14 sets above and their folder ``builtin-v1-seed{seed}`` are
+unchanged byte for byte (a test keeps their digest).
 """
 from __future__ import annotations
 
@@ -33,9 +42,11 @@ from restorebench.metrics.matlab import imresize
 from restorebench.models.kernels import anisotropic_gaussian_kernel, disk_kernel, gaussian_kernel, motion_kernel
 
 VERSION = 1
+X8_VERSION = 1
 TRIPLET_SOURCES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "motorcycle_right")
 TRIPLET_SIZE = 256
 HR_SIZE = 192
+X8_HR_SIZE = 512  # LR 64×64 at ×8 (see the module docstring)
 IMAGES_PER_SET = 5
 
 
@@ -47,6 +58,7 @@ class LRSet:
     scale: int
     kernel: str  # iso | aniso | motion
     noise: float  # σ in gray levels
+    kernel_size: int = 21  # Gaussian kernels (motion kernels: 9 + 4·scale)
 
 
 LR_SETS: tuple[LRSet, ...] = (
@@ -64,6 +76,18 @@ LR_SETS: tuple[LRSet, ...] = (
     LRSet("textures", "brick-x2-aniso-noise", ("brick",), 2, "aniso", 3.0),
     LRSet("textures", "grass-x4-iso", ("grass",), 4, "iso", 0.0),
     LRSet("textures", "gravel-x2-motion", ("gravel",), 2, "motion", 0.0),
+)
+
+
+# ×8: one set per domain; several photos per set so that its images differ (512-pixel crops of a
+# 512-pixel photo would not). Kernels of 41 taps keep the ×8 Gaussians (σ up to ≈ 6.7) untruncated
+# to ±3σ.
+X8_SETS: tuple[LRSet, ...] = (
+    LRSet("natural", "photos-x8-iso", ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left"), 8, "iso", 0.0, 41),
+    LRSet("astronomy", "sky-x8-aniso", ("hubble_deep_field", "moon"), 8, "aniso", 0.0, 41),
+    LRSet("medical", "tissue-x8-motion", ("immunohistochemistry", "retina", "cell"), 8, "motion", 0.0, 41),
+    LRSet("documents", "print-x8-iso-noise", ("page", "text"), 8, "iso", 2.0, 41),
+    LRSet("textures", "surfaces-x8-aniso-noise", ("brick", "grass", "gravel"), 8, "aniso", 2.0, 41),
 )
 
 
@@ -128,12 +152,21 @@ def _quantise(image: np.ndarray, rng: np.random.Generator, noise: float) -> np.n
     return np.clip(np.floor(image + 0.5), 0, 255).astype(np.uint8)
 
 
-def _kernel(kind: str, scale: int, rng: np.random.Generator) -> np.ndarray:
+def _blur_sampled(image: np.ndarray, kernel: np.ndarray, scale: int, offset: int) -> np.ndarray:
+    """``_blur(image, kernel)[offset::scale, offset::scale]`` computed only where it is sampled
+    (the same sums in another order: equal to rounding error)."""
+    kh, kw = kernel.shape
+    padded = np.pad(image.astype(np.float64), ((kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)), mode="symmetric")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(0, 1))[offset::scale, offset::scale]
+    return np.einsum("ijckl,kl->ijc", windows, kernel[::-1, ::-1])  # convolution: the kernel flipped
+
+
+def _kernel(kind: str, scale: int, rng: np.random.Generator, size: int = 21) -> np.ndarray:
     if kind == "iso":
-        return gaussian_kernel(float(rng.uniform(0.6, 1.2)) * scale / 2 + 0.4, size=21)
+        return gaussian_kernel(float(rng.uniform(0.6, 1.2)) * scale / 2 + 0.4, size=size)
     if kind == "aniso":
         sx, sy = rng.uniform(0.6, 1.6, size=2) * scale / 2 + 0.3
-        return anisotropic_gaussian_kernel(float(sx), float(sy), float(rng.uniform(0, np.pi)), size=21)
+        return anisotropic_gaussian_kernel(float(sx), float(sy), float(rng.uniform(0, np.pi)), size=size)
     return motion_kernel(rng, size=9 + 4 * scale, length=0.8)
 
 
@@ -152,18 +185,24 @@ def _write_triplets(root: Path, rng: np.random.Generator) -> None:
             np.save(root / folder / f"{stem}_{kind}.psf.npy", kernel)
 
 
-def _write_lr_sets(root: Path, rng: np.random.Generator) -> None:
-    for lr_set in LR_SETS:
+def _blur_then_sample(image: np.ndarray, kernel: np.ndarray, scale: int, offset: int) -> np.ndarray:
+    return _blur(image, kernel)[offset::scale, offset::scale]
+
+
+def _write_lr_sets(root: Path, rng: np.random.Generator, *, sets: tuple[LRSet, ...] = LR_SETS, hr_size: int = HR_SIZE,
+                   source_side: int = HR_SIZE + 16, degrade=_blur_then_sample) -> None:
+    """Write ``sets``: HR crops of ``hr_size`` from the sources enlarged to at least
+    ``source_side``; ``degrade(hr, kernel, scale, offset)`` is the blurred, subsampled image."""
+    for lr_set in sets:
         set_dir = root / lr_set.domain / lr_set.name
         (set_dir / "HR").mkdir(parents=True)
-        kernel = _kernel(lr_set.kernel, lr_set.scale, rng)
+        kernel = _kernel(lr_set.kernel, lr_set.scale, rng, lr_set.kernel_size)
         np.save(set_dir / "kernel.psf.npy", kernel)
-        sources = [_fit(_source(s), HR_SIZE + 16) for s in lr_set.sources]
+        sources = [_fit(_source(s), source_side) for s in lr_set.sources]
         for index in range(IMAGES_PER_SET):
-            hr = _crop(sources[index % len(sources)], HR_SIZE, rng)
-            blurred = _blur(hr, kernel)
+            hr = _crop(sources[index % len(sources)], hr_size, rng)
             offset = (lr_set.scale - 1) // 2  # sample the centre of each s×s cell
-            lr = _quantise(blurred[offset :: lr_set.scale, offset :: lr_set.scale], rng, lr_set.noise)
+            lr = _quantise(degrade(hr, kernel, lr_set.scale, offset), rng, lr_set.noise)
             save_png(hr, set_dir / "HR" / f"{index + 1:03d}.png", compress_level=6)
             save_png(lr, set_dir / f"{index + 1:03d}.png", compress_level=6)
         meta = {
@@ -186,6 +225,19 @@ def generate(root: Path, *, seed: int = 0) -> None:
     _write_lr_sets(root / "lr_sets", rng)
 
 
+def generate_x8(root: Path, *, seed: int = 0) -> None:
+    """Write the ×8 LR sets into ``root/lr_sets`` (an empty folder ``root``). Sources are enlarged
+    to 640 pixels so that the 512-pixel crops of one photo differ; only the sampled pixels of the
+    blurred HR image are computed (41-tap kernels on 512×512 images)."""
+    rng = np.random.default_rng([seed, 8])  # its own stream: independent of the ×2/×4 data
+    _write_lr_sets(root / "lr_sets", rng, sets=X8_SETS, hr_size=X8_HR_SIZE, source_side=X8_HR_SIZE * 5 // 4,
+                   degrade=_blur_sampled)
+
+
+#: The builtin collections: ``source:`` value in a spec → (version, generator).
+COLLECTIONS = {"builtin": (VERSION, generate), "builtin-x8": (X8_VERSION, generate_x8)}
+
+
 def tree_digest(root: Path) -> str:
     """sha256 over the relative paths and bytes of every file below ``root``."""
     digest = hashlib.sha256()
@@ -195,20 +247,22 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def ensure_builtin(cache: Path, *, seed: int = 0) -> Path:
-    """Folder of the builtin data for ``seed``, generating it first if needed.
+def ensure_builtin(cache: Path, *, seed: int = 0, collection: str = "builtin") -> Path:
+    """Folder of the builtin data (``collection``: a key of :data:`COLLECTIONS`) for ``seed``,
+    generating it first if needed.
 
     Generation writes into a temporary sibling and renames it into place, so a killed generation
     never leaves a half-written dataset and concurrent runs do not clash.
     """
-    target = cache / f"builtin-v{VERSION}-seed{seed}"
+    version, generator = COLLECTIONS[collection]
+    target = cache / f"{collection}-v{version}-seed{seed}"
     if (target / "MANIFEST.json").is_file():
         return target
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache))
     try:
-        generate(tmp, seed=seed)
-        manifest = {"version": VERSION, "seed": seed, "sha256": tree_digest(tmp)}
+        generator(tmp, seed=seed)
+        manifest = {"version": version, "seed": seed, "sha256": tree_digest(tmp)}
         (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
         try:
             os.rename(tmp, target)

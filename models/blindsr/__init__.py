@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.device import select_device
 from restorebench.metrics.errors import RestoreBenchError
-from restorebench.metrics.weights import CATALOGUE, WeightFile, declare
+from restorebench.metrics.weights import CATALOGUE, WeightFile, declare, expect_layout
 from restorebench.models.base import Method, Resources, register
 
 MANIFEST = Path(__file__).with_name("manifest.json")
@@ -68,6 +68,24 @@ class BlindSRParams(BaseModel):
 
 
 _LOCK = threading.Lock()
+
+
+def _layout_check(part: str):
+    def check(data: Any) -> list[str]:
+        from restorebench.metrics.component import meta_shapes
+        from restorebench.models.blindsr.network import Discriminator, Generator
+        from restorebench.models.weights import layout_problems, strip_prefix
+
+        container = PARTS[part]
+        if not isinstance(data, dict) or container not in data:
+            return [f"expected a dictionary with '{container}' (the official format)"]
+        return layout_problems(strip_prefix(data[container]), meta_shapes(Generator if part == "generator" else Discriminator))
+
+    return check
+
+
+for _part in ("generator", "discriminator"):
+    expect_layout(f"blindsr-{_part}", _layout_check(_part))
 
 
 @functools.lru_cache(maxsize=2)

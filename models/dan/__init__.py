@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.device import select_device
 from restorebench.metrics.errors import RestoreBenchError
-from restorebench.metrics.weights import WeightFile, declare
+from restorebench.metrics.weights import WeightFile, declare, expect_layout
 from restorebench.models.base import Method, Resources, register
 
 MANIFEST = Path(__file__).with_name("manifest.json")
@@ -86,6 +86,21 @@ def _network(key: str, variant: str, device: str) -> Any:
     net = DAN(CONFIGS[variant])
     load_into(net, state, what=f"{key} ({CONFIGS[variant].variant})")
     return net.eval().requires_grad_(False).to(device)
+
+
+def _layout_check(variant: str):
+    def check(state: Any) -> list[str]:
+        from restorebench.metrics.component import meta_shapes
+        from restorebench.models.dan.network import CONFIGS, DAN
+        from restorebench.models.weights import layout_problems, strip_prefix
+
+        return layout_problems(strip_prefix(state), meta_shapes(lambda: DAN(CONFIGS[variant])))
+
+    return check
+
+
+for _v, _s, _setting in VARIANTS:
+    expect_layout(weights_key(_v, _s, _setting), _layout_check(variant_name(_v, _s, _setting)))
 
 
 @register()

@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.device import select_device
 from restorebench.metrics.errors import InvalidImageError, RestoreBenchError
-from restorebench.metrics.weights import CATALOGUE, WeightFile, declare
+from restorebench.metrics.weights import CATALOGUE, WeightFile, declare, expect_layout
 from restorebench.models.base import Method, Resources, register
 
 MANIFEST = Path(__file__).with_name("manifest.json")
@@ -93,36 +93,60 @@ class MoESRParams(BaseModel):
 _LOCK = threading.Lock()
 
 
-@functools.lru_cache(maxsize=2)
-def _experts(scale: int) -> dict[str, list[dict[str, Any]]]:
-    """The 25 experts' state dicts (one or two passes each), checked against the official layout."""
+def _expert_states(data: Any, scale: int) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """The experts' state dicts of an experts file, and what is wrong with its layout."""
     from restorebench.models.moesr.network import Expert, expert_ids
-    from restorebench.models.weights import CheckpointLayoutError, layout_problems, load_checkpoint, strip_prefix
+    from restorebench.models.weights import layout_problems, strip_prefix
+    from restorebench.metrics.component import meta_shapes
 
-    key = weights_key(scale, "experts")
-    data = load_checkpoint(key)
     passes = 1 if scale == 2 else 2
-    expected = {k: list(v.shape) for k, v in Expert().state_dict().items()}
-    where = CATALOGUE[key].filename
     if not isinstance(data, dict):
-        raise CheckpointLayoutError(f"{where}: expected a mapping of expert ids to state dicts, got {type(data).__name__}")
+        return {}, [f"expected a mapping of expert ids to state dicts, got {type(data).__name__}"]
+    expected = meta_shapes(Expert)
     experts: dict[str, list[dict[str, Any]]] = {}
     for eid in expert_ids(scale):
         if eid not in data:
-            raise CheckpointLayoutError(f"{where}: expert '{eid}' is missing ({len(data)} entries found)")
+            return {}, [f"expert '{eid}' is missing ({len(data)} entries found)"]
         entry = data[eid]
         try:
             states = [strip_prefix(entry[i]) for i in range(passes)]
         except (KeyError, IndexError, TypeError):
-            raise CheckpointLayoutError(
-                f"{where}: expert '{eid}' should hold {passes} state dict(s) (×{scale}), got {type(entry).__name__}"
-            ) from None
+            return {}, [f"expert '{eid}' should hold {passes} state dict(s) (×{scale}), got {type(entry).__name__}"]
         for i, state in enumerate(states):
             problems = layout_problems(state, expected)
             if problems:
-                raise CheckpointLayoutError(f"{where}: expert '{eid}' pass {i}: " + "; ".join(problems))
+                return {}, [f"expert '{eid}' pass {i}: " + "; ".join(problems)]
         experts[eid] = states
+    return experts, []
+
+
+@functools.lru_cache(maxsize=2)
+def _experts(scale: int) -> dict[str, list[dict[str, Any]]]:
+    """The 25 experts' state dicts (one or two passes each), checked against the official layout."""
+    from restorebench.models.weights import CheckpointLayoutError, load_checkpoint
+
+    key = weights_key(scale, "experts")
+    experts, problems = _expert_states(load_checkpoint(key), scale)
+    if problems:
+        raise CheckpointLayoutError(f"{CATALOGUE[key].filename}: " + "; ".join(problems))
     return experts
+
+
+def _small_layout_check(part: str):
+    def check(state: Any) -> list[str]:
+        from restorebench.metrics.component import meta_shapes
+        from restorebench.models.moesr.network import ISE, KEN
+        from restorebench.models.weights import layout_problems, strip_prefix
+
+        return layout_problems(strip_prefix(state), meta_shapes(ISE if part == "ise" else KEN))
+
+    return check
+
+
+for _scale in SCALES:
+    expect_layout(weights_key(_scale, "experts"), lambda data, s=_scale: _expert_states(data, s)[1])
+    for _part in ("ise", "ken"):
+        expect_layout(weights_key(_scale, _part), _small_layout_check(_part))
 
 
 @functools.lru_cache(maxsize=4)

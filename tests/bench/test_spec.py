@@ -99,5 +99,7 @@ def test_shipped_specs_are_valid():
         try:
             load_spec(path)
         except SpecError as exc:
-            # specs of components not yet present here may name unknown methods; nothing else
-            assert all("unknown method" in p or "unknown metric" in p for p in exc.problems), exc
+            # the paper specs point at the studies' data, which is not on this machine; every other
+            # problem — an unknown or misspelt method or metric above all — fails
+            assert path.name.startswith("paper-"), exc
+            assert all(".root: folder " in p and "does not exist" in p for p in exc.problems), exc

@@ -8,17 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-torch = pytest.importorskip("torch")
-
-from restorebench.bench.cli import main  # noqa: E402
-from restorebench.bench.runner import RunOptions, run  # noqa: E402
-from restorebench.bench.spec import load_spec  # noqa: E402
-from restorebench.bench.store import Store  # noqa: E402
-from restorebench.metrics import weights  # noqa: E402
-from restorebench.models import dan  # noqa: E402
-from restorebench.models.dan.network import CONFIGS, DAN  # noqa: E402
+from restorebench.bench.cli import main
+from restorebench.bench.runner import RunOptions, run
+from restorebench.bench.spec import load_spec
+from restorebench.bench.store import Store
+from restorebench.metrics import weights
+from restorebench.models import dan
+from restorebench.models.dan.network import CONFIGS, DAN
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -207,16 +208,20 @@ def test_export_and_leaderboard(tmp_path, write_spec, capsys):
     assert main(["export", "--db", str(db), "--format", "csv", "--out", str(tmp_path / "y")]) == 0
     assert len((tmp_path / "y" / "results.csv").read_text().splitlines()) == 13
     capsys.readouterr()
-    assert main(["leaderboard", "--db", str(db)]) == 0
-    text = capsys.readouterr().out
-    table = {line.split()[0]: line.split() for line in text.splitlines() if line.startswith(("bicubic", "identity"))}
-    assert table["bicubic"][1] == table["identity"][1] == "3"
-    psnr = {name: float(row[2].rstrip("*")) for name, row in table.items()}
-    best = max(psnr, key=psnr.get)
-    assert table[best][2].endswith("*") and not table[min(psnr, key=psnr.get)][2].endswith("*")
+    assert main(["leaderboard", "--db", str(db), "--json"]) == 0
+    rows = {r["label"]: r for r in json.loads(capsys.readouterr().out) if r["metric"] == "psnr"}
+    assert rows["bicubic"]["n"] == rows["identity"]["n"] == 3
+    psnr = {name: r["mean"] for name, r in rows.items()}
+    best, worst = max(psnr, key=psnr.get), min(psnr, key=psnr.get)
+    assert rows[best]["rank"] == 1 and rows[worst]["rank"] == 2
+    # * = significantly different from the best: three paired images cannot reach p < 0.05
+    assert rows[worst]["test"].startswith("Wilcoxon") and rows[worst]["significant"] is False
     with Store(db, read_only=True) as store:
         expected = dict(store.con.execute("SELECT label, avg(value) FROM results WHERE metric = 'psnr' GROUP BY label").fetchall())
-    assert psnr == pytest.approx({k: round(v, 2) for k, v in expected.items()}, abs=0.01)
+    assert psnr == pytest.approx(expected)
+    assert main(["leaderboard", "--db", str(db)]) == 0
+    text = capsys.readouterr().out
+    assert f"{psnr[best]:.4g} (1)" in text and "* significantly different from the best" in text
 
 
 def score_rows(db: Path) -> dict[tuple[str, str], tuple[float | None, str, str]]:
@@ -252,8 +257,6 @@ def install_random_nima(folder: Path, monkeypatch, seed: int) -> str:
 def test_checkpoint_installed_then_replaced_rescores_only_that_metric(tmp_path, weights_dir, write_spec, monkeypatch):
     """A stored score is reused only while the metric that made it is unchanged (code, options,
     checkpoint); a changed one re-scores the stored outputs without running the method again."""
-    pytest.importorskip("torch")
-    pytest.importorskip("timm")
     spec = load_spec(write_spec(spec_text(make_lr_folder(tmp_path, n=2), "  - {name: bicubic}", "[psnr, {name: nima, backbone: vgg16}]")))
     db = tmp_path / "db.duckdb"
     options = RunOptions(db=db, out_dir=tmp_path, workers=0, progress=False)

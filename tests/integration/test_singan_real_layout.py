@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("torch")
 
-from restorebench.bench.runner import RunOptions, run  # noqa: E402
-from restorebench.bench.spec import load_spec  # noqa: E402
-from restorebench.bench.store import Store  # noqa: E402
+from restorebench.bench.runner import RunOptions, run
+from restorebench.bench.spec import load_spec
+from restorebench.bench.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIFT = 48  # pixels at 2048 px = 6 pixels at 256 px

@@ -25,10 +25,12 @@ def test_rgba_png_drops_alpha(tmp_path):
 
 
 def test_16bit_png_is_scaled_exactly(tmp_path):
-    values = np.array([[0, 257, 65535, 32896]], dtype=np.uint16)
+    # round(v / 257): exact at both ends, halfway values on either side of .5 (129/257 = 0.502,
+    # 385/257 = 1.498, 65407/257 = 254.502) — truncating or scaling by 256 would differ
+    values = np.array([[0, 257, 65535, 32896, 128, 129, 385, 386, 65406, 65407]], dtype=np.uint16)
     Image.fromarray(values).save(tmp_path / "d.png")
     image = load_image(tmp_path / "d.png")
-    assert image[0, :, 0].tolist() == [0, 1, 255, 128]
+    assert image[0, :, 0].tolist() == [0, 1, 255, 128, 0, 1, 1, 2, 254, 255]
 
 
 def test_palette_image_is_converted(tmp_path):

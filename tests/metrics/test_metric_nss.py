@@ -8,7 +8,6 @@ from scipy.special import gamma
 
 from restorebench.metrics.matlab import fspecial_gaussian
 from restorebench.metrics.nss import (
-    Workspace,
     aggd_fit,
     circular_pair_products,
     ggd_fit,
@@ -16,6 +15,7 @@ from restorebench.metrics.nss import (
     nearest_on_grid,
     shape_grid,
 )
+from restorebench.metrics.parallel import Workspace
 
 GAM = np.arange(0.2, 10.0005, 0.001)[:9801]
 

@@ -167,27 +167,20 @@ def test_batch_rejects_missing_or_unpaired_references(photos):
         metrics.score_many("niqe", [photos["chelsea"]], block=3)
 
 
-@pytest.mark.parametrize("name", NO_REFERENCE + ["ssim", "ms_ssim"])
-def test_results_do_not_depend_on_the_thread_budget(photos, name):
-    from restorebench.metrics.nss import metric_threads, set_metric_threads
-
-    image = photos["coffee"]
-    reference = blurred(image, 1.0)
-    try:
-        set_metric_threads(1)
-        single = score(name, image, reference)
-        set_metric_threads(3)
-        assert metric_threads() == 3
-        assert score(name, image, reference) == single
-    finally:
-        set_metric_threads(None)
-    with pytest.raises(ValueError):
-        set_metric_threads(0)
-
-
 @pytest.mark.parametrize("name", ["niqe", "brisque"])
 def test_flat_images_are_undefined_for_niqe_and_brisque(name):
     from restorebench.metrics.errors import InvalidImageError
 
     with pytest.raises(InvalidImageError, match=f"'{name}' is undefined"):
         metrics.get(name)(np.full((200, 200, 3), 128, np.uint8))
+
+
+def test_sharpness_is_the_population_rms_contrast():
+    """RMS contrast = the population standard deviation of the gray levels: a 0/255 checkerboard
+    (gray levels exact under rgb2gray) has 127.5, the top of the range; the sample std would be
+    147.2 on 2×2 and 131.6 on 4×4."""
+    board = np.indices((4, 4)).sum(axis=0) % 2 * 255
+    image = np.repeat(board[:, :, None], 3, axis=2).astype(np.uint8)
+    assert metrics.get("sharpness")(image) == 127.5
+    ramp = np.repeat(np.arange(0, 256, 17, dtype=np.uint8)[None, :, None], 3, axis=2)  # 0, 17, …, 255
+    assert metrics.get("sharpness")(ramp) == pytest.approx(np.arange(0, 256, 17).std(), abs=1e-12)

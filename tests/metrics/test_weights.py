@@ -52,6 +52,32 @@ def tensor_file_bytes(value: float = 1.0) -> bytes:
     return buffer.getvalue()
 
 
+def dan_checkpoint_bytes(variant: str, seed: int = 0) -> bytes:
+    """A random-init DAN in the official file layout (``module.`` prefix)."""
+    import io
+
+    import torch
+
+    from restorebench.models.dan.network import CONFIGS, DAN
+
+    torch.manual_seed(seed)
+    buffer = io.BytesIO()
+    torch.save({f"module.{k}": v for k, v in DAN(CONFIGS[variant]).state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
+def moesr_ise_bytes() -> bytes:
+    import io
+
+    import torch
+
+    from restorebench.models.moesr.network import ISE
+
+    buffer = io.BytesIO()
+    torch.save(ISE().state_dict(), buffer)
+    return buffer.getvalue()
+
+
 def make_file(path: Path, content: bytes | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(tensor_file_bytes() if content is None else content)
@@ -188,16 +214,21 @@ def test_cli_end_to_end(tmp_path, isolated, capsys):
     assert listing["search_dirs"][0] == str(isolated)
     assert all(row["status"] == "missing" for row in listing["files"])
 
-    source = make_file(tmp_path / "dl" / "danv1_x4_setting1.pth", tensor_file_bytes(10.0))
+    # plain tensors, but not DAN's network: refused before it is installed
+    junk = make_file(tmp_path / "dl" / "danv1_x4_setting1.pth", tensor_file_bytes(10.0))
+    assert main(["weights", "add", str(junk)]) == 2
+    assert "not the network" in capsys.readouterr().err and not (isolated / "danv1_x4_setting1.pth").exists()
+    source = make_file(tmp_path / "dl2" / "danv1_x4_setting1.pth", dan_checkpoint_bytes("v1-x4-setting1"))
     assert main(["weights", "add", str(source)]) == 0
     assert "danv1-x4-setting1: installed" in capsys.readouterr().out
     assert main(["weights", "path", "danv1-x4-setting1"]) == 0
     assert capsys.readouterr().out.strip() == str(isolated / "danv1_x4_setting1.pth")
     assert main(["weights", "verify"]) == 0
     out = capsys.readouterr().out
-    assert "UNVERIFIED" in out and "no published size or hash" in out and "danv1-x4-setting1" in out and "MISSING" not in out
+    assert "UNVERIFIED" in out and "no published size or hash" in out and "keys and shapes are the network's" in out
+    assert "danv1-x4-setting1" in out and "MISSING" not in out
 
-    (isolated / "danv1_x4_setting1.pth").write_bytes(tensor_file_bytes(11.0))
+    (isolated / "danv1_x4_setting1.pth").write_bytes(dan_checkpoint_bytes("v1-x4-setting1", seed=1))
     assert main(["weights", "verify"]) == 1
     captured = capsys.readouterr()
     assert "TAMPERED danv1-x4-setting1" in captured.out and "modified or replaced since" in captured.out
@@ -213,7 +244,7 @@ def test_cli_end_to_end(tmp_path, isolated, capsys):
     assert main(["weights", "fetch", "moesr-x2-ken"]) == 2  # a Drive folder: by hand
     err = capsys.readouterr().err
     assert "cannot be downloaded automatically" in err and str(isolated / "moesr" / "x2" / "KEN.pt") in err
-    assert main(["weights", "add", str(make_file(tmp_path / "bare" / "ISE.pt"))]) == 2
+    assert main(["weights", "add", str(make_file(tmp_path / "bare" / "ISE.pt", moesr_ise_bytes()))]) == 2
     assert "--key" in capsys.readouterr().err
     assert main(["weights", "add", str(tmp_path / "bare" / "ISE.pt"), "--key", "moesr-x4-ise"]) == 0
     assert (isolated / "moesr" / "x4" / "ISE.pt").is_file()

@@ -93,17 +93,44 @@ def test_checkpoint_loads_through_the_weights_manager_and_restores(isolated, var
     assert method.weights_key == dan.weights_key(c.version, c.scale, c.setting)
 
 
+def _estimates(net, run):
+    """The Estimator outputs each loop passes on (what becomes the Restorer's next condition)."""
+    seen = []
+    original = net.code
+
+    def recording(estimate):
+        seen.append(estimate.detach().clone())
+        return original(estimate)
+
+    net.code = recording
+    try:
+        with torch.no_grad():
+            output = run()
+    finally:
+        net.code = original
+    return output, seen
+
+
 def test_tiling_keeps_the_global_kernel_estimate_and_the_output_size():
     torch.manual_seed(0)
     net = DAN(CONFIGS["v1-x2-setting1"]).eval()
     lr = torch.rand(1, 3, 14, 11)
+    whole, whole_estimates = _estimates(net, lambda: net(lr))
     with torch.no_grad():
-        whole = net(lr)
         one_tile = net.super_resolve(lr, tile=64, overlap=8)
-        tiled = net.super_resolve(lr, tile=8, overlap=3)
     assert torch.equal(whole, one_tile)
-    assert tiled.shape == whole.shape == (1, 3, 28, 22)
-    assert torch.isfinite(tiled).all()
+    # tiles of 8 px whose windows reach over the whole image: every core sees the context it has in
+    # one pass, so the per-tile feature maps averaged over the cores give the whole image's
+    # estimate at every loop (the last loop's estimate is unused by both)
+    tiled, tiled_estimates = _estimates(net, lambda: net.super_resolve(lr, tile=8, overlap=16))
+    assert len(tiled_estimates) == net.config.loop - 1 and tiled.shape == whole.shape == (1, 3, 28, 22)
+    for a, b in zip(tiled_estimates, whole_estimates):
+        assert torch.allclose(a, b, atol=1e-6), (a - b).abs().max()
+    assert torch.allclose(tiled, whole, atol=1e-5)
+    # with little overlap the windows lack context: the estimate is an average of local ones and
+    # differs (what the overlap parameter buys)
+    _, narrow = _estimates(net, lambda: net.super_resolve(lr, tile=8, overlap=1))
+    assert not torch.allclose(narrow[0], whole_estimates[0], atol=1e-6)
 
 
 def test_dpcg_returns_twice_its_blocks_output():

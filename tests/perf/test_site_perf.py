@@ -1,90 +1,131 @@
-"""Speed of `restorebench site` on a database of 100 000 score rows (the acceptance bound is
-60 s on the project's 2-core machine; this is a benchmark, not a timed assertion).
+"""Speed and memory of `restorebench site` on databases of the blind-SR study's shape with
+100 000 and 1 000 000 scores (and 10 000 000 with RESTOREBENCH_PERF_HUGE=1): wall time of the
+build (pytest-benchmark) and the peak resident memory of the building process (extra_info).
 
-    .venv/bin/python -m pytest -m perf tests/perf/test_site_perf.py --benchmark-only
+    .venv/bin/python -m pytest -m perf tests/perf/test_site_perf.py --benchmark-only -s
+
+The acceptance bound is 60 s for a million scores on the project's 2-core machine, with memory
+that does not grow with the number of scores beyond what DuckDB needs: Python holds one
+(task, metric) slice of per-image means at a time.
 """
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from restorebench.bench.store import Store
-from restorebench.reports.site import build_site
 
 pytestmark = pytest.mark.perf
 
-DOMAINS = {"aerial": 4, "fauna": 2, "flora": 2, "medical": 2, "satellite": 4}
+DOMAINS = {"aerial": 4, "fauna": 2, "flora": 2, "medical": 2, "satellite": 4}  # 14 sets, as the study
 SR_METHODS = ["bicubic", "dan", "moesr", "blindsr", "kernelgan"]
-SR_METRICS = [("maniqa", True), ("niqe", False), ("brisque", False), ("piqe", False), ("nima", True),
-              ("psnr", True), ("sharpness", True)]
-IMAGES_PER_SET = 202
-SINGAN_SCALES, BLURS, TRIPLETS, SAMPLES = (1, 2, 3, 4, 5), ("motion", "defocus"), 10, 5
+SR_METRICS = [("maniqa", True), ("niqe", False), ("brisque", False), ("piqe", False), ("nima", True), ("psnr", True),
+              ("sharpness", True)]
+SINGAN_SCALES, BLURS, TRIPLETS, SAMPLES = 5, ("motion", "defocus"), 10, 5
 DEBLUR_METRICS = [("nima", True), ("psnr", True), ("sharpness", True)]
+SIZES = [100_000, 1_000_000] + ([10_000_000] if os.environ.get("RESTOREBENCH_PERF_HUGE") else [])
 
 
-def write_large_database(path: Path) -> int:
-    """The blind-SR study's shape (5 techniques × 14 sets, 202 images per set, 7 metrics) plus a
-    SinGAN start-scale study (5 scales × 2 blurs × 10 images × 5 samples, 3 metrics): 100 480
-    score rows. Returns the number of score rows."""
-    rng = np.random.default_rng(0)
-    now = dt.datetime(2026, 1, 1)
-    cases, scores = [], []
-
-    def case_id(*parts) -> str:
-        return hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:32]
-
-    for domain, n_sets in DOMAINS.items():
-        for s in range(n_sets):
-            group = f"{domain}-{s}"
-            quality = rng.normal(0, 1, IMAGES_PER_SET)
-            for m, method in enumerate(SR_METHODS):
-                noise = rng.normal(0, 0.5, (IMAGES_PER_SET, len(SR_METRICS)))
-                for i in range(IMAGES_PER_SET):
-                    cid = case_id("lr", group, i, method)
-                    cases.append({"case_id": cid, "run_id": "run-perf", "origin": "run", "dataset": "lr-sets", "task": "sr",
-                                  "domain": domain, "group_name": group, "item": f"img{i:03d}.png", "method": method,
-                                  "variant_id": method, "seed": 0, "sample": 0, "status": "ok", "seconds_restore": 0.5,
-                                  "seconds_total": 1.0, "finished_at": now})
-                    for k, (metric, higher) in enumerate(SR_METRICS):
-                        value = 0.1 * m + quality[i] + noise[i, k]
-                        scores.append({"case_id": cid, "metric": metric, "value": float(value if higher else -value),
-                                       "status": "ok", "run_id": "run-perf"})
-    for scale in SINGAN_SCALES:
-        for blur in BLURS:
-            for i in range(TRIPLETS):
-                for sample in range(SAMPLES):
-                    cid = case_id("triplets", blur, i, scale, sample)
-                    cases.append({"case_id": cid, "run_id": "run-perf", "origin": "run", "dataset": "triplets",
-                                  "task": "deblur", "group_name": blur, "item": f"{i:03d}", "blur": blur, "method": "singan",
-                                  "variant_id": f"singan-{scale}", "seed": 0, "sample": sample, "status": "ok",
-                                  "finished_at": now})
-                    for metric, _ in DEBLUR_METRICS:
-                        scores.append({"case_id": cid, "metric": metric, "value": float(rng.normal(5 - 0.2 * scale, 1)),
-                                       "status": "ok", "run_id": "run-perf"})
+def write_large_database(path: Path, n_scores: int) -> int:
+    """About ``n_scores`` scores in the blind-SR study's shape (5 techniques × 14 sets × 7
+    metrics, images per set to fit) plus a SinGAN start-scale sweep (5 scales × 2 blurs × 10
+    images × 5 samples × 3 metrics). Values are deterministic pseudo-random numbers made in
+    DuckDB (a hash of the case and metric), so the database is written without Python rows.
+    Returns the number of score rows."""
+    n_sets = sum(DOMAINS.values())
+    per_set = max(1, round((n_scores - SINGAN_SCALES * len(BLURS) * TRIPLETS * SAMPLES * len(DEBLUR_METRICS))
+                           / (len(SR_METHODS) * n_sets * len(SR_METRICS))))
+    sets = [(domain, f"{domain}-{s}") for domain, count in DOMAINS.items() for s in range(count)]
+    uniform = "((hash({}) % 2000003) / 1000001.5 - 1.0)"  # in [-1, 1]
     with Store(path) as store:
-        store.upsert("runs", [{"run_id": "run-perf", "kind": "run", "spec_name": "perf", "started_at": now,
-                               "finished_at": now, "status": "ok", "machine": {"cores": 2}}])
+        con = store.con
+        store.upsert("runs", [{"run_id": "run-perf", "kind": "run", "spec_name": "perf", "status": "ok", "machine": {"cores": 2},
+                               "spec_text": "metrics: [maniqa, niqe, brisque, piqe, nima, psnr, sharpness]"}])
         store.upsert("metrics", [{"name": n, "kind": "NR", "higher_is_better": h} for n, h in dict(SR_METRICS + DEBLUR_METRICS).items()])
         store.upsert("methods", [{"variant_id": m, "name": m, "label": m, "params": {}} for m in SR_METHODS]
                      + [{"variant_id": f"singan-{s}", "name": "singan", "label": f"singan {s}", "params": {"gen_start_scale": s}}
-                        for s in SINGAN_SCALES])
-        store.write_results(cases, scores)
-    return len(scores)
+                        for s in range(1, SINGAN_SCALES + 1)])
+        con.execute("CREATE TEMP TABLE sets (domain VARCHAR, group_name VARCHAR, s INTEGER)")
+        con.executemany("INSERT INTO sets VALUES (?, ?, ?)", [(d, g, i) for i, (d, g) in enumerate(sets)])
+        con.execute("CREATE TEMP TABLE techniques (method VARCHAR, m INTEGER)")
+        con.executemany("INSERT INTO techniques VALUES (?, ?)", [(m, i) for i, m in enumerate(SR_METHODS)])
+        con.execute("CREATE TEMP TABLE sr_metrics (metric VARCHAR, sign DOUBLE)")
+        con.executemany("INSERT INTO sr_metrics VALUES (?, ?)", [(m, 1.0 if h else -1.0) for m, h in SR_METRICS])
+        con.execute(f"""
+            INSERT INTO cases (case_id, run_id, origin, dataset, task, domain, group_name, item, method, variant_id, seed,
+                               sample, status, seconds_restore, seconds_total, finished_at)
+            SELECT md5(concat_ws('|', 'lr', group_name, i, method)), 'run-perf', 'run', 'lr-sets', 'sr', domain, group_name,
+                   printf('img%05d.png', i), method, method, 0, 0, 'ok', 0.5, 1.0, TIMESTAMP '2026-01-01'
+            FROM sets, techniques, range({per_set}) r(i)""")
+        con.execute(f"""
+            INSERT INTO scores (case_id, metric, value, status, run_id)
+            SELECT md5(concat_ws('|', 'lr', group_name, i, method)), metric,
+                   sign * (0.1 * m + {uniform.format("group_name, i")} + 0.5 * {uniform.format("group_name, i, method, metric")}),
+                   'ok', 'run-perf'
+            FROM sets, techniques, sr_metrics, range({per_set}) r(i)""")
+        con.execute(f"""
+            INSERT INTO cases (case_id, run_id, origin, dataset, task, group_name, item, blur, method, variant_id, seed, sample,
+                               status, finished_at)
+            SELECT md5(concat_ws('|', 'triplets', blur, i, scale, sample)), 'run-perf', 'run', 'triplets', 'deblur', blur,
+                   printf('%03d', i), blur, 'singan', 'singan-' || scale, 0, sample, 'ok', TIMESTAMP '2026-01-01'
+            FROM range(1, {SINGAN_SCALES + 1}) a(scale), (VALUES {", ".join(f"('{b}')" for b in BLURS)}) b(blur),
+                 range({TRIPLETS}) c(i), range({SAMPLES}) d(sample)""")
+        con.execute(f"""
+            INSERT INTO scores (case_id, metric, value, status, run_id)
+            SELECT case_id, metric, 5 - 0.2 * CAST(split_part(variant_id, '-', 2) AS INTEGER) + {uniform.format("case_id, metric")},
+                   'ok', 'run-perf'
+            FROM cases, (VALUES {", ".join(f"('{m}')" for m, _ in DEBLUR_METRICS)}) m(metric) WHERE dataset = 'triplets'""")
+        return store.query("SELECT count(*) AS n FROM scores").to_pylist()[0]["n"]
+
+
+BUILD = textwrap.dedent("""
+    import json, resource, sys, time
+    from restorebench.reports.site import build_site
+    started = time.perf_counter()
+    build_site(sys.argv[1], sys.argv[2])
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({"seconds": time.perf_counter() - started,
+                      "cpu_seconds": me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime,
+                      "peak_rss_mb": me.ru_maxrss / 1024}))
+""")
+
+
+def build_in_a_process(db: Path, out: Path) -> dict[str, float]:
+    """Build the site in a fresh Python process (so its peak memory is the build's alone)."""
+    result = subprocess.run([sys.executable, "-c", BUILD, str(db), str(out)], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
-def large_db(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("perf") / "large.duckdb"
-    assert write_large_database(path) >= 100_000
-    return path
+def databases(tmp_path_factory) -> dict[int, tuple[Path, int]]:
+    root = tmp_path_factory.mktemp("perf")
+    return {size: (root / f"{size}.duckdb", write_large_database(root / f"{size}.duckdb", size)) for size in SIZES}
 
 
-def test_site_build_100k_scores(benchmark, large_db, tmp_path):
-    out = tmp_path / "site"
-    index = benchmark.pedantic(build_site, args=(large_db, out), rounds=1, iterations=1)
-    assert index.exists()
-    assert benchmark.stats.stats.max <= 60, f"site build took {benchmark.stats.stats.max:.1f} s (budget 60 s)"
+@pytest.mark.parametrize("size", SIZES)
+def test_site_build(benchmark, databases, tmp_path, size):
+    db, n_scores = databases[size]
+    assert abs(n_scores - size) < 0.01 * size
+    measured = {}
+
+    def build():
+        measured.update(build_in_a_process(db, tmp_path / "site"))
+
+    benchmark.pedantic(build, rounds=1, iterations=1)
+    benchmark.extra_info.update(n_scores=n_scores, **measured)
+    print(f"\n{n_scores} scores: {measured['seconds']:.1f} s wall, {measured['cpu_seconds']:.1f} s CPU (with MkDocs), "
+          f"peak RSS {measured['peak_rss_mb']:.0f} MB")
+    assert (tmp_path / "site" / "index.html").exists()
+    if size == 1_000_000:
+        # The budget is 60 s on an idle 2-core machine. Wall time on a shared machine measures the
+        # neighbours; the build's CPU time (DuckDB's threads and MkDocs included) does not, and an
+        # idle machine's wall time does not exceed it unless the build waits on the disk.
+        assert measured["cpu_seconds"] <= 60, f"site build used {measured['cpu_seconds']:.1f} CPU seconds (budget 60 s)"

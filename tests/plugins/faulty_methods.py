@@ -124,3 +124,19 @@ class SharedTraining(Method):
         mean = np.load(self.state_path)  # fails when the cache did not travel here
         shift = (mean - image.mean(axis=(0, 1))) * 0.5 + self.ctx.sample
         return np.clip(image + shift, 0, 255).astype(np.uint8)
+
+
+@register()
+class ReportsThreads(Method):
+    """Fails with the thread share of the process it runs in (for the runner's worker-share test)."""
+
+    name = "test_report_threads"
+    tasks = ALL
+
+    def restore(self, image):
+        import torch
+
+        from restorebench.metrics.parallel import current_threads
+
+        raise RuntimeError(f"threads OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} "
+                           f"metrics={current_threads()} torch={torch.get_num_threads()}")

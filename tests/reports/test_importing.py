@@ -3,6 +3,7 @@ numbers recomputed from generated MANIQA files."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from scipy import stats
 from restorebench.bench.cli import main
 from restorebench.bench.store import Store
 from restorebench.reports import analysis as an
+from restorebench.reports.import_names import ImportPairingError, NameMatcher
 from restorebench.reports.importing import (ImportFormatError, import_long, import_maniqa, import_records, read_long_csv,
-                               read_maniqa_csv)
+                                            read_maniqa_csv)
+from restorebench.reports.tables import TableOptions, board, dataset_leaderboard
 
 DOMAINS = {"aerial": 4, "fauna": 2, "flora": 2, "medical": 2, "satellite": 4}  # 14 sets, as the study
 TECHNIQUES = ["bicubic", "dan", "moesr", "blindsr", "kernelgan"]
@@ -65,11 +68,11 @@ def test_per_set_means_and_stds_equal_pandas(study):
     with Store(study["db"], read_only=True) as store:
         results = store.query("SELECT * FROM results").to_pandas()
     assert len(results) == 5 * 14 * 100 and set(results["origin"]) == {"import"} and set(results["status"]) == {"ok"}
-    board = an.leaderboard(an.per_image_scores(results), directions={"maniqa": True}, by=("task", "domain", "dataset", "group_name"),
-                           n_resamples=99)
-    assert len(board) == 70
-    for r in board.to_dict("records"):
-        e = expected.loc[(r["dataset"], r["method"])]
+    sets = board(an.per_image_scores(results), directions={"maniqa": True}, by=("task", "domain", "dataset", "group_name"),
+                 options=TableOptions(n_resamples=99))
+    assert len(sets) == 70
+    for r in sets.to_dict("records"):
+        e = expected.loc[(r["dataset"], r["label"])]
         assert r["n"] == e["count"]
         assert r["mean"] == pytest.approx(e["mean"], rel=1e-12)
         assert r["std"] == pytest.approx(e["std"], rel=1e-12)
@@ -227,3 +230,109 @@ def test_cli_import_commands(tmp_path, capsys):
     bad.write_text("a.png,zero\n")
     assert main(["import", "maniqa", str(bad), "--dataset", "s", "--method", "m", "--db", str(db)]) == 2
     assert f"restorebench: error: {bad}:1: score 'zero' is not a number" in capsys.readouterr().err
+
+
+def test_imports_keep_the_file_name_and_the_source_and_claim_no_machine(tmp_path):
+    path = tmp_path / "published.csv"
+    path.write_text("dataset,method,image,metric,value\nset1,dan,a.png,maniqa,0.5\nset1,dan,b.png,maniqa,0.6\n")
+    db = tmp_path / "db.duckdb"
+    assert main(["import", "long", str(path), "--db", str(db), "--source", "Table 3 of the study", "--paper", "doi:10/xyz"]) == 0
+    with Store(db, read_only=True) as store:
+        (imported,) = store.table("imports").to_pylist()
+        (run,) = store.table("runs").to_pylist()
+        (metric,) = store.table("metrics").to_pylist()
+    assert imported["path"] == "published.csv" and run["spec_path"] == "published.csv"
+    assert str(tmp_path) not in str(run) and run["machine"] is None
+    options = json.loads(run["spec_text"])
+    assert options["source"] == "Table 3 of the study" and options["paper"] == "doi:10/xyz" and options["metrics"] == ["maniqa"]
+    # direction from the registry, but no harness settings claimed for scores computed elsewhere
+    assert metric["higher_is_better"] is True and metric["conventions"].startswith("imported")
+
+
+def unpaired_study(root: Path) -> Path:
+    """Two methods on one set whose output names never match (a generative technique names its
+    outputs by seed), a third that pairs with the first, and a fourth with one image."""
+    rng = np.random.default_rng(3)
+    lines = ["dataset,method,image,metric,value"]
+    quality = rng.normal(0.5, 0.05, 40)
+    for i in range(40):
+        lines.append(f"lr,dan,{i:04d}.png,maniqa,{quality[i] + 0.10:.6f}")
+        lines.append(f"lr,bicubic,{i:04d}.png,maniqa,{quality[i] + 0.02 + rng.normal(0, 0.001):.6f}")
+        lines.append(f"lr,fastgan,seed{1000 + i}_res.png,maniqa,{quality[i] - 0.02 + rng.normal(0, 0.01):.6f}")
+    lines.append("lr,apa,only.png,maniqa,0.9")
+    path = root / "unpaired.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_outputs_that_do_not_pair_are_compared_unpaired_and_reported(tmp_path, capsys):
+    db = tmp_path / "db.duckdb"
+    assert main(["import", "long", str(unpaired_study(tmp_path)), "--db", str(db)]) == 0
+    warned = capsys.readouterr().err
+    assert "'dan' and 'fastgan' on dataset 'lr' (maniqa) share no image name" in warned
+    with Store(db, read_only=True) as store:
+        rows = dataset_leaderboard(store, options=TableOptions(n_resamples=99))
+    verdicts = rows.set_index("label")
+    assert verdicts.loc["apa", "rank"] == 1  # one image, the highest mean: the best of the column
+    # every other method: 0 pairs with APA's single image, and one image cannot be tested
+    for label in ("dan", "bicubic", "fastgan"):
+        assert verdicts.loc[label, "n_pairs"] == 0 and verdicts.loc[label, "test"] == "not tested"
+        assert verdicts.loc[label, "significant"] is None  # "not tested", never "no"
+
+    # without APA, DAN is the best; bicubic pairs with it (paired test), FastGAN does not (unpaired)
+    with Store(db, read_only=True) as store:
+        from restorebench.reports.tables import directions, image_slices
+
+        (_, _, image), = list(image_slices(store))
+        out = board(image[image["label"] != "apa"], by=("task", "dataset"), directions=directions(store),
+                    options=TableOptions(n_resamples=99)).set_index("label")
+    assert out.loc["dan", "test"] == "best"
+    assert out.loc["bicubic", "test"].startswith("Wilcoxon") and out.loc["bicubic", "n_pairs"] == 40
+    assert out.loc["fastgan", "test"].startswith("Mann–Whitney") and out.loc["fastgan", "n_pairs"] == 0
+    assert out.loc["fastgan", "significant"] is True and out.loc["bicubic", "significant"] is True
+
+
+def study_like_files(root: Path) -> tuple[Path, Path]:
+    """A study's per-image scores where MANIQA's tool named the outputs ``0001_res.png`` and
+    the NIQE script ``0001.png``: 2 methods × 200 outputs, 2 metrics."""
+    rng = np.random.default_rng(4)
+    lines = ["dataset,method,image,metric,value,domain"]
+    for method in ("dan", "moesr"):
+        for i in range(200):
+            lines.append(f"potsdam,{method},{i:04d}_res.png,maniqa,{rng.uniform(0.3, 0.7):.6f},aerial")
+            lines.append(f"potsdam,{method},{i:04d}.png,niqe,{rng.uniform(3, 7):.6f},aerial")
+    scores = root / "study.csv"
+    scores.write_text("\n".join(lines) + "\n")
+    mapping = root / "names.csv"
+    mapping.write_text("image,item\n" + "".join(f"{i:04d}_res.png,{i:04d}.png\n" for i in range(200)))
+    return scores, mapping
+
+
+def test_metrics_that_name_images_differently_are_refused_then_paired_by_a_mapping(tmp_path, capsys):
+    scores, mapping = study_like_files(tmp_path)
+    db = tmp_path / "db.duckdb"
+    assert main(["import", "long", str(scores), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "metrics 'maniqa' and 'niqe' of method 'dan' on dataset 'potsdam' share no image name" in err
+    assert "--match-stem" in err and "--map" in err
+    with Store(db, read_only=True) as store:
+        assert store.query("SELECT count(*) AS n FROM cases").to_pylist()[0]["n"] == 0  # nothing written
+
+    for option, db in ((["--match-stem", r"(\d{4})"], tmp_path / "stem.duckdb"), (["--map", str(mapping)], tmp_path / "map.duckdb")):
+        assert main(["import", "long", str(scores), "--db", str(db), *option]) == 0
+        with Store(db, read_only=True) as store:
+            cases = store.query("SELECT method, count(*) AS n FROM cases GROUP BY method ORDER BY method").to_pylist()
+            per_case = store.query("SELECT count(DISTINCT metric) AS m FROM scores GROUP BY case_id").column("m").to_pylist()
+            n_items = store.query("SELECT n_items FROM datasets WHERE name = 'potsdam'").to_pylist()[0]["n_items"]
+            (run,) = store.table("runs").to_pylist()
+        # one case per output with both of its scores: 200 images, not 400
+        assert cases == [{"method": "dan", "n": 200}, {"method": "moesr", "n": 200}]
+        assert set(per_case) == {2} and n_items == 200
+        assert json.loads(run["spec_text"])["match"].startswith(option[0])
+
+
+def test_a_mapping_that_merges_two_outputs_is_refused(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("dataset,method,image,metric,value\nd,m,a_1.png,niqe,1\nd,m,b_1.png,niqe,2\n")
+    with pytest.raises(ImportPairingError, match="the same item '1'"):
+        import_long(tmp_path / "db.duckdb", path, matcher=NameMatcher.from_options(match_stem=r"_(\d+)"))

@@ -1,0 +1,53 @@
+"""Set-level methods in the harness: one training per set (a shared preparation), one case per
+sample, full-reference metrics not applicable, resume and a second run that trains nothing."""
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+from PIL import Image
+
+from restorebench.bench.runner import RunOptions, run
+from restorebench.bench.spec import load_spec
+from restorebench.models import setlevel
+
+
+def lr_sets(root):
+    rng = np.random.default_rng(5)
+    for name in ("a", "b"):
+        folder = root / "lr" / "dom" / name
+        (folder / "HR").mkdir(parents=True)
+        for i in range(3):
+            hr = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(hr).save(folder / "HR" / f"{i}.png")
+            Image.fromarray(hr[::2, ::2]).save(folder / f"{i}.png")
+    return root / "lr"
+
+
+def test_a_gan_trains_once_per_set_and_its_samples_are_cases(tmp_path, write_spec):
+    spec = write_spec(f"""
+name: gen
+workers: 0
+datasets: [{{name: toy, kind: lr_sets, root: {lr_sets(tmp_path)}}}]
+methods:
+  - {{name: bicubic}}
+  - {{name: fastgan, profile: fast, iterations: 2, batch: 2, ngf: 4, ndf: 4, decoder_width: 4, samples_per_set: 3, sample_batch: 3}}
+metrics: [psnr, sharpness]
+""")
+    db = tmp_path / "db.duckdb"
+    before = dict(setlevel.COUNTS)
+    first = run(load_spec(spec), RunOptions(db=db, out_dir=tmp_path / "out", progress=False))
+    assert setlevel.COUNTS["trained"] - before["trained"] == 2  # one training per set, not per sample
+    assert first.status_counts == {"ok": 6 + 6}  # bicubic: 6 images; fastgan: 2 sets × 3 samples
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "SELECT c.item, c.sample, s.metric, s.status FROM scores s JOIN cases c USING (case_id) WHERE c.method = 'fastgan'"
+        ).fetchall()
+        preparations = con.execute("SELECT status, count(*) FROM preparations GROUP BY ALL").fetchall()
+        sizes = con.execute("SELECT DISTINCT width, height FROM cases WHERE method = 'fastgan'").fetchall()
+    assert {(item, sample) for item, sample, _, _ in rows} == {(s, k) for s in ("dom/a", "dom/b") for k in range(3)}
+    assert {status for _, _, metric, status in rows if metric == "psnr"} == {"not_applicable"}
+    assert {status for _, _, metric, status in rows if metric == "sharpness"} == {"ok"}
+    assert preparations == [("ok", 2)] and sizes == [(256, 256)]
+    # a second run finds everything: no training, no case
+    again = run(load_spec(spec), RunOptions(db=db, out_dir=tmp_path / "out", progress=False))
+    assert again.executed == 0 and setlevel.COUNTS["trained"] - before["trained"] == 2
