@@ -270,3 +270,51 @@ metrics: [sharpness]
     lost = [(m, s, n) for m, s, n, _ in cases if s == "crashed" or (n and "retried after its worker was lost" in n)]
     assert len(lost) == 1, cases  # the killed case: retried (and said so) or recorded as crashed
     assert [s for m, s, _, _ in cases if m == "test_slow"] == ["ok", "ok"] or lost[0][1] == "crashed"
+
+
+@pytest.mark.slow
+def test_chains_and_a_set_level_gan_on_the_cluster_equal_a_local_run(cluster, tmp_path, write_spec):
+    """A chain's stage outputs come back to the driver as artifacts; a set-level GAN trains once
+    per set somewhere on the cluster and its samples run wherever its cache travelled."""
+    address, _ = cluster
+    rng = np.random.default_rng(5)
+    for name in ("a-x4", "b-x4"):
+        folder = tmp_path / "lr" / "dom" / name
+        (folder / "HR").mkdir(parents=True)
+        for i in range(2):
+            hr = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+            Image.fromarray(hr).save(folder / "HR" / f"{i}.png")
+            Image.fromarray(np.ascontiguousarray(hr[::4, ::4])).save(folder / f"{i}.png")
+    spec = write_spec(f"""
+name: kinds
+workers: 0
+datasets: [{{name: toy, kind: lr_sets, root: {tmp_path / 'lr'}}}]
+methods:
+  - {{label: bic-lanczos, chain: [{{name: bicubic, scale: 2}}, {{name: lanczos, scale: 2}}]}}
+  - {{name: fastgan, profile: fast, iterations: 1, batch: 2, ngf: 4, ndf: 4, decoder_width: 4, samples_per_set: 2, sample_batch: 2}}
+metrics: [sharpness]
+""")
+    run(load_spec(spec), RunOptions(db=tmp_path / "local.duckdb", out_dir=tmp_path / "local", progress=False))
+    db, out = tmp_path / "ray.duckdb", tmp_path / "ray"
+    summary = run(load_spec(spec), RunOptions(db=db, out_dir=out, progress=False, executor="ray", address=address))
+    assert summary.status_counts == {"ok": 4 + 4}  # the chain: 4 images; fastgan: 2 sets × 2 samples
+    local_cases, local_scores = _snapshot(tmp_path / "local.duckdb")
+    ray_cases, ray_scores = _snapshot(db)
+    assert ray_cases == local_cases
+    # the chain's scores are exact; a GAN trained with other torch thread counts may differ in its last bits
+    with Store(db, read_only=True) as store:
+        chain_ids = {c for (c,) in store.con.execute("SELECT case_id FROM cases WHERE method = 'chain'").fetchall()}
+        artifacts = store.con.execute("SELECT kind, path, sha256 FROM artifacts WHERE case_id IN "
+                                      "(SELECT case_id FROM cases WHERE method = 'chain')").fetchall()
+        preparations = store.con.execute("SELECT status, node FROM preparations").fetchall()
+        gan_nodes = {n for (n,) in store.con.execute("SELECT node FROM cases WHERE method = 'fastgan'").fetchall()}
+    assert len(chain_ids) == 4 and {k: v for k, v in ray_scores.items() if k[0] in chain_ids} == \
+        {k: v for k, v in local_scores.items() if k[0] in chain_ids}
+    from restorebench.metrics.imageio import file_sha256
+
+    stage_files = [(path, sha) for kind, path, sha in artifacts if kind == "stage1"]
+    assert len(stage_files) == 4 and {kind for kind, _, _ in artifacts} == {"stage1", "stage2", "output"}
+    assert all(Path(path).is_relative_to(out / "cache") and file_sha256(path) == sha for path, sha in stage_files)
+    assert [status for status, _ in preparations] == ["ok", "ok"]  # one training per set
+    assert all(node and "/" in node for _, node in preparations) and all(node and "/" in node for node in gan_nodes)
+    assert len(list((out / "cache" / ".preparations").glob("*.json"))) == 2  # the trainings, stored by the driver
