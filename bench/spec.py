@@ -60,6 +60,11 @@ class DatasetSpec(BaseModel):
     align: Literal["none", "phase"] = Field(
         "none", description="register the output to the reference before full-reference metrics"
     )
+    resize: Literal["matlab", "study"] = Field(
+        "matlab",
+        description="blur_triplets with size: matlab = MATLAB bicubic for every image; study = the SinGAN "
+        "study's resizers (blurred and training photo: Pillow LANCZOS, saved as JPEG; reference: OpenCV INTER_AREA)",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> "DatasetSpec":

@@ -8,10 +8,19 @@ generators ``n … N−1`` run on it with fresh noise ``σ_k · z_k`` at every s
 keeps only the coarse layout of the blurred photo and lets SinGAN regenerate the rest; ``n`` near
 ``N`` keeps almost all of it.
 
-This is the correction of the original study's first flaw: it called the official
-``random_samples`` mode with ``gen_start_scale = n``, which starts from zeros at scale 0 and
-replays the *sharp* image's reconstruction noise ``Z_opt`` below ``n`` — the blurred image was
-never used.
+This is the correction of the original study's first flaw. Its notebook trained SinGAN with
+``main_train.py --input_name 122_HONOR-7X_S_256x256.jpg`` (the sharp photo) and sampled with
+``random_samples.py --input_name 122_HONOR-7X_F_256x256.jpg --mode random_samples
+--gen_start_scale n`` (the blurred photo's name). In that mode ``--input_name`` injects nothing:
+it only sets the scales and names the trained pyramid to load, ``TrainedModels/<input name>/…``
+— the pyramid trained on the image of that name. ``SinGAN_generate`` then starts from zeros at
+scale 0 (the ``in_s`` that ``random_samples.py`` computes is never passed), replays that
+pyramid's reconstruction noise ``Z_opt`` below ``n`` and draws fresh noise from ``n`` on. With only
+the sharp photo's pyramid trained, the command finds no model of that name and stops; the
+study's samples therefore come from a pyramid trained on the blurred photo itself (the
+notebook's first revision trained and sampled one and the same blurred image). Either way the
+sharp photo's generators never saw the blurred photo: the samples are unconditional samples of
+one image's SinGAN.
 
 **Random** mode is the unconditional sample from scale 0 (fresh noise everywhere), for reference.
 

@@ -97,7 +97,7 @@ class Upsampler:
         cols = resize_matrix(source[1], factor)
         if rows.shape[0] < target[0] or cols.shape[0] < target[1]:
             raise ValueError(f"upsampling {source} by {factor} cannot cover {target}")
-        as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=torch.float32)  # noqa: E731
+        as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=torch.get_default_dtype())  # noqa: E731
         return cls(rows=as_tensor(rows[: target[0]]), cols_t=as_tensor(cols[: target[1]].T))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

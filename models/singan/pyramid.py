@@ -94,12 +94,12 @@ class Pyramid:
     def zeros(self, scale: int, batch: int = 1) -> torch.Tensor:
         return torch.zeros((batch, 3, *self.geometry.shapes[scale]), device=self.device)
 
-    def random_input(self, scale: int, *, batch: int, generator: torch.Generator) -> torch.Tensor:
+    def random_input(self, scale: int, *, batch: int, noise: NoiseSource) -> torch.Tensor:
         """The official ``draw_concat(..., 'rand')``: a fresh sample of scales ``0 … scale−1``
-        upsampled to ``scale`` (unpadded), ``batch`` independent draws."""
+        upsampled to ``scale`` (unpadded), ``batch`` independent draws with the given noise."""
         if scale == 0:
             return self.zeros(0, batch)
-        out = self.run(self.zeros(0, batch), first=0, last=scale - 1, noise=self.noise_source(generator))
+        out = self.run(self.zeros(0, batch), first=0, last=scale - 1, noise=noise)
         return self.upsamplers[scale - 1](out)
 
     def reconstruction_input(self, scale: int) -> torch.Tensor:
@@ -109,15 +109,6 @@ class Pyramid:
             return self.zeros(0)
         out = self.run(self.zeros(0), first=0, last=scale - 1, noise=lambda n, batch: self.z_opt[n].expand(batch, -1, -1, -1))
         return self.upsamplers[scale - 1](out)
-
-    def noise_source(self, generator: torch.Generator) -> NoiseSource:
-        def draw(scale: int, batch: int) -> torch.Tensor:
-            return gaussian_noise(
-                self.geometry.shapes[scale], batch=batch, coarsest=scale == 0,
-                padding=self.settings.padding, generator=generator, device=self.device,
-            )
-
-        return draw
 
     # -- persistence (tensors, numbers and strings only: loadable with weights_only=True) ------------
     def state(self) -> dict[str, Any]:

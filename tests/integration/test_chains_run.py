@@ -158,7 +158,8 @@ def test_a_case_killed_after_its_first_stage_resumes_from_it(tmp_path):
 
 
 def test_a_stage_without_its_checkpoint_is_unavailable_and_runs_once_installed(tmp_path, weights_dir):
-    torch = pytest.importorskip("torch")
+    import torch
+
     from restorebench.models import dan
     from restorebench.models.dan.network import CONFIGS, DAN
 

@@ -14,18 +14,17 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import scipy.signal as scipy_signal
+import torch
 
-torch = pytest.importorskip("torch")
-scipy_signal = pytest.importorskip("scipy.signal")
-
-from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError  # noqa: E402
-from restorebench.models import apa, setlevel  # noqa: E402
-from restorebench.models.apa import APA  # noqa: E402
-from restorebench.models.apa.augment import AugmentPipe  # noqa: E402
-from restorebench.models.apa.ops import setup_filter, upfirdn2d, upsample2d  # noqa: E402
-from restorebench.models.apa.training import FAST, InfiniteSampler, SamplingModel, Trainer, configure, latent  # noqa: E402
-from restorebench.models.apa.training import build_discriminator, build_generator  # noqa: E402
-from restorebench.models.weights import layout_problems, parameter_count, read_manifest  # noqa: E402
+from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError
+from restorebench.models import apa, setlevel
+from restorebench.models.apa import APA
+from restorebench.models.apa.augment import AugmentPipe
+from restorebench.models.apa.ops import setup_filter, upfirdn2d, upsample2d
+from restorebench.models.apa.training import FAST, InfiniteSampler, SamplingModel, Trainer, configure, latent
+from restorebench.models.apa.training import build_discriminator, build_generator
+from restorebench.models.weights import layout_problems, parameter_count, read_manifest
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

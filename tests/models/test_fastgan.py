@@ -13,15 +13,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 
-from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError  # noqa: E402
-from restorebench.models import fastgan, setlevel  # noqa: E402
-from restorebench.models.fastgan import FastGAN  # noqa: E402
-from restorebench.models.fastgan.augment import diff_augment  # noqa: E402
-from restorebench.models.fastgan.network import Discriminator, Generator  # noqa: E402
-from restorebench.models.fastgan.training import FAST, Sampler, Trainer  # noqa: E402
-from restorebench.models.weights import layout_problems, parameter_count, read_manifest  # noqa: E402
+from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError
+from restorebench.models import fastgan, setlevel
+from restorebench.models.fastgan import FastGAN
+from restorebench.models.fastgan.augment import diff_augment
+from restorebench.models.fastgan.network import Discriminator, Generator
+from restorebench.models.fastgan.training import FAST, Sampler, Trainer
+from restorebench.models.weights import layout_problems, parameter_count, read_manifest
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

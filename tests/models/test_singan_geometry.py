@@ -54,10 +54,21 @@ def test_widths_double_every_four_scales_up_to_128():
 
 
 def test_learning_rate_drops_where_the_official_schedule_does():
-    # scheduler.step() at the top of each iteration: decay from 0-based iteration 1599
-    assert PAPER.lr_milestone == 1600
-    assert PAPER.lr_factor(1598) == 1.0
-    assert PAPER.lr_factor(1599) == pytest.approx(0.1)
+    # scheduler.step() at the end of each iteration, milestone 1600 whatever the iteration count
+    assert PAPER.milestone == 1600
+    assert PAPER.lr_factor(1599) == 1.0
+    assert PAPER.lr_factor(1600) == pytest.approx(0.1)
+    assert TrainingSettings(iterations=500).milestone == 1600
+    # the fast profile's milestone scales with its iteration count (a documented choice)
+    assert FAST.milestone == 192
+    assert resolve_settings("fast", {"iterations": 100}).milestone == 80
+    with pytest.raises(ValueError, match="exactly one"):
+        TrainingSettings(lr_decay_at=0.8)
+
+
+def test_the_snapshot_forward_runs_every_500_iterations_and_at_the_last():
+    assert [i for i in range(2000) if PAPER.rec_pass_at(i)] == [0, 500, 1000, 1500, 1999]
+    assert [i for i in range(240) if FAST.rec_pass_at(i)] == [0, 239]
 
 
 def test_paper_profile_holds_the_official_defaults():
@@ -116,7 +127,7 @@ def test_networks_have_the_official_layout():
     assert float((out - 0.5).abs().max()) < 1.0
 
 
-def test_penalty_path_of_the_critic_is_the_same_function_with_the_same_second_derivative():
+def test_per_image_path_of_the_critic_is_the_same_function_with_the_same_second_derivative():
     import torch
     from restorebench.models.singan.networks import Discriminator, initialise
     from restorebench.models.singan.training import gradient_penalty
@@ -125,12 +136,16 @@ def test_penalty_path_of_the_critic_is_the_same_function_with_the_same_second_de
     critic = Discriminator(8, 8).double().train()
     initialise(critic, torch.Generator().manual_seed(1))
     real, fake = torch.randn(1, 3, 30, 34, dtype=torch.float64), torch.randn(1, 3, 30, 34, dtype=torch.float64)
-    assert torch.allclose(critic(real), critic.forward_twice_differentiable(real), rtol=0, atol=1e-12)
+    assert torch.allclose(critic(real), critic.per_image(real), rtol=0, atol=1e-12)
+    # a batch through the per-image path = separate training-mode passes of one image each
+    both = critic.per_image(torch.cat([real, fake]))
+    assert torch.allclose(both, torch.cat([critic(real), critic(fake)]), rtol=0, atol=1e-12)
+    assert not torch.allclose(both, critic(torch.cat([real, fake])), rtol=0, atol=1e-6)  # unlike a batch of two
 
     def penalty_grads(twice: bool):
         critic.zero_grad(set_to_none=True)
         mixed = (0.3 * real + 0.7 * fake).requires_grad_(True)
-        out = critic.forward_twice_differentiable(mixed) if twice else critic(mixed)
+        out = critic.per_image(mixed) if twice else critic(mixed)
         (g,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
         (0.1 * ((g.norm(2, dim=1) - 1) ** 2).mean()).backward()
         # (the tail's bias has no gradient: ∇ₓD does not depend on it)
@@ -140,5 +155,4 @@ def test_penalty_path_of_the_critic_is_the_same_function_with_the_same_second_de
     assert sum(float(g.abs().sum()) for g in ours) > 0
     for a, b in zip(ours, native):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
-    rng = torch.Generator().manual_seed(2)
-    assert float(gradient_penalty(critic, real, fake, weight=0.1, generator=rng).detach()) > 0
+    assert float(gradient_penalty(critic, real, fake, weight=0.1, a=torch.tensor(0.3, dtype=torch.float64)).detach()) > 0
