@@ -35,9 +35,9 @@ from restorebench.metrics.errors import RestoreBenchError
 from restorebench.metrics.imageio import write_atomic
 
 # A batch is written after a second, or sooner when it reaches FLUSH_EVERY_CASES cases. Each
-# transaction costs a fixed ~0.1 s here whatever its size (tests/perf/test_executor_perf.py): with
-# 32-case batches the store took 2,200 rows/s, with 512-case batches 10,000 — what a cluster that
-# finishes hundreds of cases a second needs. A kill -9 loses at most the last second's cases.
+# transaction has a fixed cost whatever its size (tests/perf/test_executor_perf.py): with 32-case
+# batches the store took 4,500 rows/s, with 512-case batches 16,000 — what a cluster that finishes
+# hundreds of cases a second needs. A kill -9 loses at most the last second's cases.
 FLUSH_EVERY_CASES = 512
 FLUSH_EVERY_SECONDS = 1.0
 MAX_PROBLEMS_SHOWN = 10
