@@ -50,6 +50,7 @@ from typing import Any, Iterator
 
 from restorebench.bench.execute import NODE, Preparation, PreparationResult, Task, execute, prepare_shared
 from restorebench.bench.executors import ExecutorError, Job, Result, Scheduler, drain_blocked
+from restorebench.bench.spec import Variant
 from restorebench.bench.store import CaseResult
 from restorebench.metrics.imageio import write_atomic
 from restorebench.models.base import Resources
@@ -295,6 +296,15 @@ class _Cluster:
         )
 
 
+def variant_resources(variant: Variant) -> Resources:
+    """What one case (or the shared preparation) of a method variant asks for: the method's
+    :meth:`~restorebench.models.base.Method.resources`, a chain's the most any stage needs."""
+    from restorebench import models
+    from restorebench.bench.chains import Chain
+
+    return (Chain(variant.stages) if variant.stages else models.get(variant.name, **variant.params)).resources()
+
+
 def placement(want: Resources, cluster: _Cluster, method: str) -> tuple[dict[str, Any], bool, str | None]:
     """Ray options for a job whose method wants ``want`` on ``cluster``; whether it runs on the
     CPU instead of the GPU it asked for; and the note saying how its request was changed."""
@@ -360,11 +370,7 @@ class _RayRun:
             return Resources()  # only metrics run
         variant = job.case.variant
         if variant.variant_id not in self.resources:
-            from restorebench import models
-            from restorebench.bench.chains import Chain
-
-            method = Chain(variant.stages) if variant.stages else models.get(variant.name, **variant.params)
-            self.resources[variant.variant_id] = method.resources()
+            self.resources[variant.variant_id] = variant_resources(variant)
         return self.resources[variant.variant_id]
 
     def submit(self, job: Job) -> None:

@@ -26,7 +26,7 @@ from PIL import Image
 
 from restorebench.bench.execute import Preparation, Task
 from restorebench.bench.executors import Scheduler
-from restorebench.bench.executors_ray import _Cluster, placement, store_preparation_files, stored_preparation_files
+from restorebench.bench.executors_ray import _Cluster, placement, store_preparation_files, stored_preparation_files, variant_resources
 from restorebench.bench.runner import RunOptions, run
 from restorebench.bench.spec import load_spec
 from restorebench.bench.store import CaseResult, CaseRow, Store
@@ -50,6 +50,22 @@ def test_placement_asks_for_a_gpu_only_where_there_is_one():
     assert options["num_gpus"] == 4 and not on_cpu  # Ray reports it infeasible; a bigger node may join
     options, _, note = placement(Resources(memory_mb=128 * 1024), gpus, "huge")
     assert options["memory"] == 64 * 2**30 and "asks for 131072 MB of memory; the largest node has 65536 MB" in note
+
+
+def test_every_kind_of_method_declares_what_its_cases_need(write_spec):
+    loaded = load_spec(write_spec("""
+name: kinds
+datasets: [{name: t, kind: lr_sets, source: builtin, limit: 1}]
+methods:
+  - {name: bicubic}
+  - {label: dan-bicubic, chain: [{name: bicubic, scale: 2}, {name: dan, scale: 2, version: v1, setting: 1}]}
+  - {name: fastgan}
+metrics: [sharpness]
+"""))
+    wants = {variant.label: variant_resources(variant) for variant in loaded.variants}
+    assert wants["bicubic"] == Resources()  # classical: one CPU thread
+    assert wants["dan-bicubic"] == Resources(gpus=1.0, memory_mb=2048)  # a chain: the most any stage asks for
+    assert wants["fastgan"] == Resources(gpus=1.0)  # set-level training and its samples
 
 
 def test_preparation_files_come_back_only_when_intact(tmp_path):
