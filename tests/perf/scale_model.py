@@ -3,19 +3,23 @@
 Each component's CPU time (``time.process_time``: the CPU-seconds it used, which a shared,
 busy machine inflates far less than wall time) is measured with ``--threads`` torch threads
 (default 1: no thread waits for another) and extrapolated linearly to the study's settings; the
-table in ``site/docs/harness.md`` ("Scale") comes from this script.
+table in ``site/docs/harness.md`` ("Scale numbers on paper") comes from this script.
 
 - SinGAN ``paper`` training of a 256×256 photo: seconds per iteration at each of its 10 scales
   (difference of blocks of 1 and 3 iterations, after a warm-up), × 2000 iterations;
 - SinGAN generation: one sample at each start scale 1…9 of that pyramid (the pyramid's weights do
-  not change its cost), then phase registration and the spec's 7 metrics on the 256×256 output;
+  not change its cost), then phase registration and the metrics psnr, ssim, nima (IQA-PyTorch's
+  network), niqe, brisque, piqe and sharpness on the 256×256 output;
 - DAN v1 ×2, MoESR ×2 (``real``; fine-tuning: difference of 2 and 6 iterations, × 1000) and BlindSR
   (``paper`` grid: 144 kernel candidates, 50 refinement passes; difference of 1 and 3 passes)
-  on 64×64 LR images, and NIQE and MANIQA (``study``) on their outputs;
+  on 64×64 LR images, and the study's NIQE (``skvideo``) and MANIQA (``study``) on an output of
+  the ×8 size;
 - NIMA and MANIQA run randomly initialised networks of the official architectures, and DAN, MoESR
   and BlindSR random checkpoints in the official layouts: their time does not depend on the weights.
 
-    .venv/bin/python tests/perf/scale_model.py [--threads 1] [--lr 64]
+    .venv/bin/python tests/perf/scale_model.py [--threads 1] [--lr 64] [--parts training,sample,blindsr]
+
+Each part is printed as soon as it is measured.
 """
 from __future__ import annotations
 
@@ -143,26 +147,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--lr", type=int, default=64, help="side of the LR images of the blind-SR measurement")
+    parser.add_argument("--parts", default="training,sample,blindsr",
+                        help="comma-separated: training (SinGAN), sample (SinGAN sample and metrics), blindsr")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     import torch
 
     torch.set_num_threads(args.threads)
     load = os.getloadavg()
     image = photo()
-    with tempfile.TemporaryDirectory() as tmp:
-        training = singan_training(image)
-        sample, singan_metrics = singan_case(image, Path(tmp) / "cache")
-        blind = blindsr_cases(args.lr, Path(tmp) / "weights")
-        sr = photo(args.lr * 2)
-        blind_metrics = metric_seconds(sr, None, ["niqe", "maniqa"], maniqa={"protocol": "study", "checkpoint": "pipal"})
-    per_iteration = sum(s for _, s in training)
-    print(f"SinGAN paper training, 256×256 photo: {per_iteration:.3f} CPU-s per iteration over {len(training)} scales "
-          f"→ {per_iteration * 2000 / 3600:.2f} CPU-hours for 2000 iterations")
-    print("  " + ", ".join(f"{shape[1]}×{shape[0]}: {s:.3f}" for shape, s in training))
-    print(f"SinGAN sample (mean over start scales 1…9): {sample:.3f} s; metrics: "
-          + ", ".join(f"{k} {v:.3f} s" for k, v in singan_metrics.items()) + f" (sum {sum(singan_metrics.values()):.3f} s)")
-    print(f"blind SR at {args.lr}×{args.lr} LR (×2): " + ", ".join(f"{k} {v:.1f} s" for k, v in blind.items())
-          + "; metrics: " + ", ".join(f"{k} {v:.3f} s" for k, v in blind_metrics.items()))
+    with tempfile.TemporaryDirectory() as tmp:  # each part printed when done: a later failure loses nothing
+        if "training" in parts:
+            training = singan_training(image)
+            per_iteration = sum(s for _, s in training)
+            print(f"SinGAN paper training, 256×256 photo: {per_iteration:.3f} CPU-s per iteration over {len(training)} scales "
+                  f"→ {per_iteration * 2000 / 3600:.2f} CPU-hours for 2000 iterations")
+            print("  " + ", ".join(f"{shape[1]}×{shape[0]}: {s:.3f}" for shape, s in training), flush=True)
+        if "sample" in parts:
+            sample, singan_metrics = singan_case(image, Path(tmp) / "cache")
+            print(f"SinGAN sample (mean over start scales 1…9): {sample:.3f} s; metrics: "
+                  + ", ".join(f"{k} {v:.3f} s" for k, v in singan_metrics.items()) + f" (sum {sum(singan_metrics.values()):.3f} s)",
+                  flush=True)
+        if "blindsr" in parts:
+            blind = blindsr_cases(args.lr, Path(tmp) / "weights")
+            print(f"blind SR at {args.lr}×{args.lr} LR (×2): " + ", ".join(f"{k} {v:.1f} s" for k, v in blind.items()), flush=True)
+            sr = photo(args.lr * 8)  # a ×8 output, what the metrics score
+            blind_metrics = metric_seconds(sr, None, ["niqe", "maniqa"], niqe={"variant": "skvideo"},
+                                           maniqa={"protocol": "study", "checkpoint": "pipal"})
+            print(f"metrics of a {args.lr * 8}×{args.lr * 8} output: " + ", ".join(f"{k} {v:.3f} s" for k, v in blind_metrics.items()))
     print(f"CPU-seconds; threads {args.threads}; load average before: {load[0]:.2f}, after: {os.getloadavg()[0]:.2f}")
 
 
