@@ -21,7 +21,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -409,11 +409,34 @@ def status_of(exc: BaseException) -> str:
     return "failed"
 
 
-def _prepared_set_method(case: Case, *, cache_dir: Path, device: str):
+# Where a shared preparation reports how its training goes: set by the executor (a worker process
+# sends the line to the runner, which shows it beside the progress bar); None: nowhere.
+_progress_sink: Callable[[str], None] | None = None
+
+
+def set_progress_sink(sink: Callable[[str], None] | None) -> None:
+    global _progress_sink
+    _progress_sink = sink
+
+
+def _training_progress(what: str):
+    """A set-level method's progress callback that forwards one line per report to the sink."""
+    sink = _progress_sink
+    if sink is None:
+        return None
+
+    def report(progress) -> None:
+        eta = f", ETA {progress.eta:.0f} s" if progress.eta is not None else ""
+        sink(f"training {what}: iteration {progress.iteration}/{progress.total}{eta}")
+
+    return report
+
+
+def _prepared_set_method(case: Case, *, cache_dir: Path, device: str, progress=None):
     """A set-level method trained (or loaded from its cache) on the case's set."""
     images = [load_image(path) for path in case.item.set_paths]
     method = _method(case)
-    method.prepare_set(images, cache_dir=cache_dir, seed=case.seed, device=device)
+    method.prepare_set(images, cache_dir=cache_dir, seed=case.seed, device=device, progress=progress)
     return method
 
 
@@ -437,7 +460,8 @@ def prepare_shared(preparation: Preparation, *, cache_dir: str | Path | None = N
     cache = _cache_dir(preparation.out_dir, cache_dir)
     try:
         if case.variant.set_level:
-            _prepared_set_method(case, cache_dir=cache, device=preparation.device)
+            _prepared_set_method(case, cache_dir=cache, device=preparation.device,
+                                 progress=_training_progress(preparation.what))
             return preparation.result("ok", None, seconds=time.perf_counter() - start)
         training = _load(case.item.training_path, case.item.size)
         psf = _psf(case) if case.item.size is None else None

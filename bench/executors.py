@@ -29,9 +29,10 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any, Iterator, Union
+from typing import Any, Callable, Iterator, Union
 
-from restorebench.bench.execute import Preparation, PreparationResult, Task, execute, prepare_shared, stopped_case
+from restorebench.bench.execute import (Preparation, PreparationResult, Task, execute, prepare_shared, set_progress_sink,
+                                        stopped_case)
 from restorebench.bench.store import CaseResult
 from restorebench.metrics.errors import RestoreBenchError
 from restorebench.metrics.parallel import available_threads
@@ -124,9 +125,21 @@ def drain_blocked(scheduler: Scheduler) -> Iterator[tuple[Job | None, Result]]:
         yield None, scheduler.blocked.popleft()
 
 
-def run_inline(scheduler: Scheduler, *, workers: int = 0) -> Iterator[tuple[Job | None, Result]]:
+ProgressSink = Callable[[str], None]
+
+
+def run_inline(scheduler: Scheduler, *, workers: int = 0, on_progress: ProgressSink | None = None) -> Iterator[tuple[Job | None, Result]]:
     """In this process, one job after another. No timeout can be enforced here (a stuck method
-    cannot be interrupted from inside), so use workers ≥ 1 for untrusted methods."""
+    cannot be interrupted from inside), so use workers ≥ 1 for untrusted methods.
+    ``on_progress`` receives the training progress lines of shared preparations."""
+    set_progress_sink(on_progress)
+    try:
+        yield from _run_inline(scheduler)
+    finally:
+        set_progress_sink(None)
+
+
+def _run_inline(scheduler: Scheduler) -> Iterator[tuple[Job | None, Result]]:
     while scheduler.has_work():
         yield from drain_blocked(scheduler)
         job = scheduler.next_job()
@@ -140,6 +153,7 @@ def run_inline(scheduler: Scheduler, *, workers: int = 0) -> Iterator[tuple[Job 
 # -- the local pool ---------------------------------------------------------------------------------
 
 READY = "ready"
+PROGRESS = "progress"  # a worker's message (PROGRESS, line) while a preparation trains
 
 
 def worker_threads(workers: int) -> int:
@@ -158,6 +172,7 @@ def _worker_main(conn: Connection, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    set_progress_sink(lambda line: conn.send((PROGRESS, line)))
     try:
         conn.send(READY)  # imports are done: the parent starts a job's clock only now
         while True:
@@ -187,8 +202,9 @@ def _start_worker(ctx, threads: int) -> _Worker:
     return _Worker(process, parent, started=time.monotonic())
 
 
-def run_pool(scheduler: Scheduler, *, workers: int) -> Iterator[tuple[Job | None, Result]]:
-    """``workers`` spawned processes; a job past its budget is killed with its worker."""
+def run_pool(scheduler: Scheduler, *, workers: int, on_progress: ProgressSink | None = None) -> Iterator[tuple[Job | None, Result]]:
+    """``workers`` spawned processes; a job past its budget is killed with its worker.
+    ``on_progress`` receives the training progress lines of shared preparations."""
     if not scheduler.has_work():
         return
     ctx = mp.get_context("spawn")
@@ -227,6 +243,10 @@ def run_pool(scheduler: Scheduler, *, workers: int) -> Iterator[tuple[Job | None
                         continue
                     if message == READY:
                         worker.ready = True
+                        continue
+                    if isinstance(message, tuple) and message[:1] == (PROGRESS,):
+                        if on_progress is not None:
+                            on_progress(message[1])
                         continue
                     job, worker.job = worker.job, None
                     scheduler.finished(job, message)

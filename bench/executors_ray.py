@@ -39,6 +39,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import shutil
 import socket
 import tempfile
@@ -46,9 +47,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterator
 
-from restorebench.bench.execute import NODE, Preparation, PreparationResult, Task, execute, prepare_shared
+from restorebench.bench.execute import NODE, Preparation, PreparationResult, Task, execute, prepare_shared, set_progress_sink
 from restorebench.bench.executors import ExecutorError, Job, Result, Scheduler, drain_blocked
 from restorebench.bench.spec import Variant
 from restorebench.bench.store import CaseResult
@@ -81,6 +83,29 @@ class Started:
 
     node: str
     pid: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A line of a shared preparation's training progress, for the driver's progress bar."""
+
+    line: str
+
+
+def _prepare_reporting(preparation: Preparation, cache_dir: Path) -> Iterator[Progress | PreparationResult]:
+    """Run a preparation in a thread of this worker, yielding its progress lines as they come,
+    then its result (a streaming generator can only send between its own steps)."""
+    lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+    set_progress_sink(lines.put)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(prepare_shared, preparation, cache_dir=cache_dir)
+            while not (future.done() and lines.empty()):
+                with contextlib.suppress(queue.Empty):
+                    yield Progress(lines.get(timeout=0.5))
+            yield future.result()
+    finally:
+        set_progress_sink(None)
 
 
 def _scratch(run_id: str, node_id: str) -> Path:
@@ -166,7 +191,7 @@ def _with_original_paths(result: Result, local: dict[str, str], node: str) -> Re
 
 def ray_job(job: Job, names: tuple[str, ...], preparation_key: str | None, *blobs: Any) -> Iterator[Any]:
     """A job in a Ray worker (a streaming generator): yields :class:`Started`; for a preparation
-    the files it left in its cache folder; then the result.
+    its :class:`Progress` lines and the files it left in its cache folder; then the result.
 
     ``blobs``: the bytes of the files named ``names`` (original paths), then — for a preparation
     being resumed or a case that needs one — the preparation's cache files."""
@@ -186,7 +211,11 @@ def ray_job(job: Job, names: tuple[str, ...], preparation_key: str | None, *blob
     if isinstance(job, Preparation):
         # a fresh folder: every file in it afterwards is the preparation's (or the resumed one's)
         tmp = _fresh_folder(scratch / "preparations" / f"{job.key}.{os.getpid()}.tmp", cache_files)
-        result = prepare_shared(relocated, cache_dir=tmp)
+        for message in _prepare_reporting(relocated, tmp):
+            if isinstance(message, Progress):
+                yield message
+            else:
+                result = message
         yield folder_files(tmp) if result.status == "ok" else {}
         _publish(tmp, scratch / "preparations" / job.key)
     else:
@@ -328,9 +357,10 @@ def placement(want: Resources, cluster: _Cluster, method: str) -> tuple[dict[str
 
 
 class _RayRun:
-    def __init__(self, ray, scheduler: Scheduler):
+    def __init__(self, ray, scheduler: Scheduler, on_progress: Callable[[str], None] | None = None):
         self.ray = ray
         self.scheduler = scheduler
+        self.on_progress = on_progress
         self.remote = ray.remote(ray_job)
         self.running: dict[Any, _Running] = {}
         self.shipped = _Shipped(ray, scheduler.pending_jobs())
@@ -413,7 +443,10 @@ class _RayRun:
             if result is not None:
                 yield self.finish(running, result)
             return
-        if isinstance(message, Started):
+        if isinstance(message, Progress):
+            if self.on_progress is not None:
+                self.on_progress(message.line)
+        elif isinstance(message, Started):
             running.node, running.pid = message.node, message.pid
             running.deadline = time.monotonic() + self.scheduler.budget(job)
         elif isinstance(message, dict):  # a preparation's cache files
@@ -477,9 +510,11 @@ def check_reachable(address: str, *, timeout: float = 10.0) -> None:
                             f"`ray start --head --port {port}` on {host}, or check the address") from None
 
 
-def run_ray(scheduler: Scheduler, *, workers: int, address: str | None = None) -> Iterator[tuple[Job | None, Result]]:
+def run_ray(scheduler: Scheduler, *, workers: int, address: str | None = None,
+            on_progress: Callable[[str], None] | None = None) -> Iterator[tuple[Job | None, Result]]:
     """The scheduler's jobs on a Ray cluster: the one at ``address`` (``auto``: this machine's),
-    or a Ray instance started here for the run with ``workers`` CPUs (all cores for 0)."""
+    or a Ray instance started here for the run with ``workers`` CPUs (all cores for 0).
+    ``on_progress`` receives the training progress lines of shared preparations."""
     if not scheduler.has_work():
         return
     ray = import_ray()
@@ -497,7 +532,7 @@ def run_ray(scheduler: Scheduler, *, workers: int, address: str | None = None) -
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"the Ray cluster at {address}" if address else "a local Ray instance"
             raise ExecutorError(f"cannot connect to {where}: {str(exc).strip().splitlines()[0]}") from None
-    execution = _RayRun(ray, scheduler)
+    execution = _RayRun(ray, scheduler, on_progress)
     try:
         yield from execution.run()
     finally:

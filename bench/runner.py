@@ -281,7 +281,11 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
         try:
             for result in unrunnable:
                 batcher.add(result)
-            with _stop_on_sigterm(), contextlib.closing(executor(scheduler, workers=workers)) as results:
+            def on_progress(line: str) -> None:
+                if bar is not None:
+                    bar.set_description_str(f"{spec.name} ({line})")
+
+            with _stop_on_sigterm(), contextlib.closing(executor(scheduler, workers=workers, on_progress=on_progress)) as results:
                 for job, result in results:
                     batcher.add(result)
                     if bar is not None:

@@ -569,6 +569,7 @@ def variant_record(variant: Variant) -> dict[str, Any]:
         "code_version": variant.code_version,
         "weights": dict(variant.weights),
         "summary": variant.summary,
+        "set_level": variant.set_level,
     }
 
 

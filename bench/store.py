@@ -75,6 +75,7 @@ TABLES: dict[str, dict[str, str]] = {
         "code_version": "VARCHAR",
         "weights": "JSON",
         "summary": "VARCHAR",
+        "set_level": "BOOLEAN",  # trained on a whole set; its samples are generated images, not restorations
     },
     "metrics": {
         "name": "VARCHAR PRIMARY KEY",

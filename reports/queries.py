@@ -5,7 +5,8 @@ time, counts grouped by status and message, and the few rows of the description 
 one row per score. :func:`prepare` first bounds DuckDB's memory and materialises, private to the
 read-only connection, ``rb_cases`` (the store's ``current_cases`` view, whose window function
 would otherwise run again for every query; ``rb_scores`` joins scores with it, as the store's
-``results`` view does) and ``rb_image`` (one value per image, method and metric).
+``results`` view does) and ``rb_image`` (one value per image, method and metric). A set-level
+method's samples are images of their own there, not samples of one image.
 """
 from __future__ import annotations
 
@@ -16,8 +17,16 @@ from typing import Any
 #: Task of cases that have none (imports of unknown task are "sr"; this is for old rows).
 NO_TASK = "other"
 
+# A set-level method (a GAN trained on a whole set) has no input image: each of its samples is a
+# generated image of its own, so each sample is one image here (item "<set>/sample<k>"), not a
+# sample of one image to be averaged. Databases written before the column existed have none.
+CASES_SET_LEVEL = """
+CREATE OR REPLACE TEMP TABLE rb_cases AS
+SELECT c.* REPLACE (CASE WHEN m.set_level THEN c.item || '/sample' || c.sample ELSE c.item END AS item)
+FROM current_cases c LEFT JOIN methods m USING (variant_id);
+"""
+CASES_PLAIN = "CREATE OR REPLACE TEMP TABLE rb_cases AS SELECT * FROM current_cases;"
 CURRENT = """
-CREATE OR REPLACE TEMP TABLE rb_cases AS SELECT * FROM current_cases;
 CREATE OR REPLACE TEMP VIEW rb_scores AS
 SELECT s.case_id, s.metric, s.value, s.status, s.error, c.run_id, c.origin, c.dataset, c.task, c.domain, c.group_name,
        c.item, c.method, c.variant_id, c.label, c.seed, c.sample
@@ -181,6 +190,10 @@ def prepare(store: Any) -> None:
         return
     store.con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     store.con.execute("SET temp_directory = ?", [str(TEMP_DIRECTORY)])
+    has_set_level = store.query(
+        "SELECT count(*) AS n FROM duckdb_columns() WHERE table_name = 'methods' AND column_name = 'set_level'"
+    ).to_pylist()[0]["n"]
+    store.con.execute(CASES_SET_LEVEL if has_set_level else CASES_PLAIN)
     store.con.execute(CURRENT)
     store.con.execute(IMAGE_SCORES)
 RUN_TASKS = f"SELECT DISTINCT run_id, COALESCE(task, '{NO_TASK}') AS task FROM cases ORDER BY ALL"

@@ -5,7 +5,8 @@ every table of the site call it, so they cannot disagree.
 **The observation unit is the image.** Scores of several samples or seeds of one image are
 averaged first (in DuckDB, :data:`restorebench.reports.queries.IMAGE_SCORES`), so ``n`` counts
 images and a method that draws five samples per image is not credited with five times the
-evidence. A method is a leaderboard row: its *label* (the store keeps the latest result of a
+evidence. A set-level method (a GAN trained on a whole set) restores no given image: each of its
+samples is an image of its own, compared with the others through unpaired tests. A method is a leaderboard row: its *label* (the store keeps the latest result of a
 label per image).
 
 **Comparisons** (:func:`restorebench.reports.stats.compare`): each method against the best one of

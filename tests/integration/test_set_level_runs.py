@@ -51,3 +51,45 @@ metrics: [psnr, sharpness]
     # a second run finds everything: no training, no case
     again = run(load_spec(spec), RunOptions(db=db, out_dir=tmp_path / "out", progress=False))
     assert again.executed == 0 and setlevel.COUNTS["trained"] - before["trained"] == 2
+
+
+def test_training_progress_reaches_the_progress_bar_from_a_worker_process(tmp_path, write_spec, capfd):
+    spec = write_spec(f"""
+name: gen
+workers: 1
+datasets: [{{name: toy, kind: lr_sets, root: {lr_sets(tmp_path)}, sets: [a]}}]
+methods:
+  - {{name: fastgan, profile: fast, iterations: 4, batch: 2, ngf: 4, ndf: 4, decoder_width: 4, samples_per_set: 1, sample_batch: 1}}
+metrics: [sharpness]
+""")
+    summary = run(load_spec(spec), RunOptions(db=tmp_path / "db.duckdb", out_dir=tmp_path / "out", progress=True))
+    assert summary.status_counts == {"ok": 1}
+    err = capfd.readouterr().err
+    # the worker's training reports travel to the runner, which shows them in the bar's description
+    assert "training fastgan set of dom/a: iteration 4/4" in err, err[-2000:]
+
+
+def test_each_generated_sample_is_one_image_on_the_leaderboard(tmp_path, write_spec):
+    from restorebench.bench.store import Store
+    from restorebench.reports.stats import UNPAIRED_TEST
+    from restorebench.reports.tables import TableOptions, dataset_leaderboard
+
+    spec = write_spec(f"""
+name: gen
+workers: 0
+datasets: [{{name: toy, kind: lr_sets, root: {lr_sets(tmp_path)}}}]
+methods:
+  - {{name: bicubic}}
+  - {{name: fastgan, profile: fast, iterations: 2, batch: 2, ngf: 4, ndf: 4, decoder_width: 4, samples_per_set: 4, sample_batch: 4}}
+metrics: [sharpness]
+""")
+    db = tmp_path / "db.duckdb"
+    run(load_spec(spec), RunOptions(db=db, out_dir=tmp_path / "out", progress=False))
+    with Store(db, read_only=True) as store:
+        board = dataset_leaderboard(store, options=TableOptions(n_resamples=0))
+    n = dict(zip(board["label"], board["n"]))
+    # 2 sets × 4 samples are 8 generated images (not 2 set means); bicubic restores 2 × 3 images
+    assert n == {"fastgan": 8, "bicubic": 6}
+    # the method that is not the best is compared with it through the unpaired test: nothing pairs
+    (other,) = board[board["rank"] != 1].to_dict("records")
+    assert other["test"] == UNPAIRED_TEST and other["n_pairs"] == 0

@@ -58,7 +58,7 @@ MUTANTS = [
     Mutant("16-bit images truncated instead of rounded", "metrics/imageio.py", r"/ 257\.0 \+ 0\.5", "/ 257.0", ("test_imageio.py",)),
     # -- the runner: resume rules ------------------------------------------------------------------
     Mutant("failed cases counted as done on re-run", "bench/store.py", r"status IN \('ok', 'unavailable'\) AND case_id IN", "status IN ('ok', 'unavailable', 'failed', 'timeout', 'crashed', 'invalid_input') AND case_id IN", ("test_runner.py", "test_interruptions.py")),
-    Mutant("stale metric versions never rescored", "bench/runner.py", r"have\.get\(m\.name, \"missing\"\) != metric_versions\[m\.name\]", "m.name not in have", ("test_runner.py", "test_versions_rescore.py")),
+    Mutant("stale metric versions never rescored", "bench/runner.py", r"have\.get\(m\.key, \"missing\"\) != metric_versions\[m\.key\]", "m.key not in have", ("test_runner.py", "test_versions_rescore.py")),
     Mutant("a changed output file is rescored anyway", "bench/runner.py", r"return sha256 is not None and file_digest\(Path\(path\)\) == sha256", "return Path(path).is_file()", ("test_data_safety.py",)),
     Mutant("interrupted runs drop their finished cases", "bench/runner.py", r"                batcher\.flush\(\)  # cases that finished before the interruption are kept", "                pass", ("test_interruptions.py", "test_runner.py")),
     # -- the plan: case identity -------------------------------------------------------------------
@@ -102,6 +102,11 @@ def run_mutant(code: Path, mutant: Mutant, timeout: float) -> tuple[str, float]:
         return "not applicable (no such tests)", 0.0
     path.write_text(mutated)
     env = {**os.environ, "PYTHONPATH": str(code)}
+    # the scratch copy has no ../shared beside it: point the calibration tests at the real folder,
+    # as CI does, or they skip and every metric-constant mutant "survives"
+    calibration = ROOT.parent / "shared" / "calibration"
+    if "RESTOREBENCH_CALIBRATION_DIR" not in env and calibration.is_dir():
+        env["RESTOREBENCH_CALIBRATION_DIR"] = str(calibration)
     start = time.monotonic()
     try:
         result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not perf", *tests],
