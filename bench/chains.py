@@ -185,6 +185,12 @@ class Chain:
         memory = [w.memory_mb for w in wants if w.memory_mb is not None]
         return Resources(cpus=max(w.cpus for w in wants), gpus=max(w.gpus for w in wants), memory_mb=max(memory, default=None))
 
+    def estimated_kernel(self) -> np.ndarray | None:
+        """None: a chain's stages each estimate the kernel of their own factor (a ×2 stage's
+        kernel is not the ×4 or ×8 kernel its item is scored against), and a stage reused from the
+        cache ran no estimation at all."""
+        return None
+
     @property
     def seconds_prepare(self) -> float:
         return sum(r.seconds_prepare for r in self.records)

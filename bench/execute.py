@@ -30,6 +30,7 @@ from restorebench import models
 from restorebench.bench.chains import Chain, ChainStageError
 from restorebench.bench.plan import Case
 from restorebench.bench.store import ArtifactRow, CaseResult, CaseRow, OutputFile, ScoreRow
+from restorebench.metrics import kernel_accuracy
 from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError
 from restorebench.metrics.imageio import encode_png, load_image
 from restorebench.metrics.matlab import imresize
@@ -298,6 +299,8 @@ def execute(task: Task, *, cache_dir: str | Path | None = None) -> CaseResult:
     artifacts: list[ArtifactRow] = []
     files: list[OutputFile] = []
     cache = _cache_dir(task.out_dir, cache_dir)
+    kernel: np.ndarray | None = None  # the degradation kernel the method estimated, if it did
+    output_path: str | None = None
     try:
         if case.variant.set_level:
             stage = "prepare"
@@ -329,6 +332,7 @@ def execute(task: Task, *, cache_dir: str | Path | None = None) -> CaseResult:
                 if isinstance(method, Chain):  # its stages prepare inside restore: count that as preparing
                     _record_stages(row, artifacts, files, method, timings, cache_dir=cache,
                                    driver_cache=_cache_dir(task.out_dir, None))
+            kernel = method.estimated_kernel()
             h, w = image.shape[:2]
             scale = case.item.scale if case.item.task == "sr" else 1
             problem = output_problem(output, (h * scale, w * scale, 3), case.variant.name)
@@ -345,6 +349,18 @@ def execute(task: Task, *, cache_dir: str | Path | None = None) -> CaseResult:
             row.output_path, row.output_sha256 = output_path, sha
             artifacts.append(ArtifactRow(case.case_id, "output", output_path, sha))
         row.width, row.height = int(output.shape[1]), int(output.shape[0])
+        # A method's estimate of the degradation kernel: kept (as bytes the driver writes, beside
+        # the output), and scored against the true kernel.
+        kernel_rows = kernel_accuracy.case_rows(
+            kernel, truth=psf if kernel is not None else None, hr=reference, scale=case.item.scale or 1,
+            case_id=case.case_id, run_id=task.run_id, artifact_path=None,
+        )
+        if kernel is not None and output_path is not None:
+            kernel_path = str(Path(output_path).with_suffix(".kernel.npy"))
+            data = kernel_accuracy.encode_kernel(kernel)
+            sha = hashlib.sha256(data).hexdigest()
+            files.append(OutputFile(kernel_path, data, sha))
+            artifacts.append(ArtifactRow(case.case_id, kernel_accuracy.ARTIFACT_KIND, kernel_path, sha))
         timings["seconds_save"] = time.perf_counter() - t
     except Exception as exc:
         status = status_of(exc)
@@ -355,6 +371,7 @@ def execute(task: Task, *, cache_dir: str | Path | None = None) -> CaseResult:
         _finish(row, timings, start)
         return CaseResult(row, placeholder_scores(task, f"case_{status}", message), artifacts, files=files)
     scores, row.alignment = _score(task, output, reference)
+    scores += [ScoreRow(**r) for r in kernel_rows["scores"]]
     _finish(row, timings, start)
     return CaseResult(row, scores, artifacts, files=files)
 

@@ -91,6 +91,7 @@ def _metric_specs(loaded: LoadedSpec) -> tuple[MetricSpecLite, ...]:
 
 def _metric_records(loaded: LoadedSpec) -> list[dict[str, Any]]:
     from restorebench import metrics
+    from restorebench.metrics import kernel_accuracy
 
     rows = []
     for spec in loaded.spec.metrics:
@@ -102,7 +103,8 @@ def _metric_records(loaded: LoadedSpec) -> list[dict[str, Any]]:
             "code_version": metric.code_version, "conventions": metric.conventions,
             "weights": metric.weights_fingerprint(), "version": metric.version, "measures": metric.measures,
         })
-    return rows
+    # Scored for every case whose method exposes its kernel estimate, whatever the spec lists.
+    return rows + kernel_accuracy.metric_records()
 
 
 def _dataset_records(plan: Plan) -> list[dict[str, Any]]:

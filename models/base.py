@@ -110,6 +110,15 @@ class Method(Component):
         fraction when their networks are small) and state their memory."""
         return Resources()
 
+    def estimated_kernel(self) -> np.ndarray | None:
+        """The degradation kernel the last :meth:`restore` estimated (or assumed), or None.
+
+        A PSF in the convention of :attr:`RestoreContext.psf`: ``LR = (psf ∗ HR)`` sampled every
+        ``scale`` pixels (convolution), float, any size, centred anywhere. The runner saves it
+        as an artifact and scores it against the dataset's true kernel
+        (``restorebench.metrics.kernel_accuracy``)."""
+        return None
+
     def sr_scales(self) -> frozenset[int] | None:
         """SR factors this configuration can produce (None: any). Items of other factors are not
         planned for it: a ×2-only network has no result on a ×4 set, rather than a failure."""

@@ -18,11 +18,13 @@ from typing import Any
 NO_TASK = "other"
 
 # A set-level method (a GAN trained on a whole set) has no input image: each of its samples is a
-# generated image of its own, so each sample is one image here (item "<set>/sample<k>"), not a
-# sample of one image to be averaged. Databases written before the column existed have none.
+# generated image of its own, so each sample is one image here, not a sample of one image to be
+# averaged; its name carries the label ("<set>/<label>-sample<k>"), because sample k of one GAN
+# and sample k of another are unrelated images that must not pair. Databases written before the
+# column existed have none.
 CASES_SET_LEVEL = """
 CREATE OR REPLACE TEMP TABLE rb_cases AS
-SELECT c.* REPLACE (CASE WHEN m.set_level THEN c.item || '/sample' || c.sample ELSE c.item END AS item)
+SELECT c.* REPLACE (CASE WHEN m.set_level THEN c.item || '/' || c.label || '-sample' || c.sample ELSE c.item END AS item)
 FROM current_cases c LEFT JOIN methods m USING (variant_id);
 """
 CASES_PLAIN = "CREATE OR REPLACE TEMP TABLE rb_cases AS SELECT * FROM current_cases;"
@@ -56,6 +58,14 @@ def metric_pivot(n_metrics: int) -> str:
     columns = ", ".join(f"max(value) FILTER (WHERE metric = ${i + 2}) AS m{i}" for i in range(n_metrics))
     return f"SELECT {columns} FROM rb_image WHERE task = $1 GROUP BY image, label"
 
+
+# Per task, set and method: the mean over images of each kernel-accuracy metric (parameter: their
+# names), with the number of images. Infinite values (an exact kernel's PSNR) stay infinite.
+KERNEL_ACCURACY = """
+SELECT task, dataset, group_name, label, metric, avg(value) AS mean, count(*) AS n
+FROM rb_image WHERE metric IN (SELECT unnest(?::VARCHAR[]))
+GROUP BY ALL ORDER BY task, dataset, group_name, label, metric
+"""
 
 METRIC_DIRECTIONS = """
 SELECT m.metric, k.higher_is_better

@@ -81,15 +81,20 @@ datasets: [{{name: toy, kind: lr_sets, root: {lr_sets(tmp_path)}}}]
 methods:
   - {{name: bicubic}}
   - {{name: fastgan, profile: fast, iterations: 2, batch: 2, ngf: 4, ndf: 4, decoder_width: 4, samples_per_set: 4, sample_batch: 4}}
+  - {{name: fastgan, label: fastgan-wide, profile: fast, iterations: 2, batch: 2, ngf: 8, ndf: 4, decoder_width: 4, samples_per_set: 4, sample_batch: 4}}
 metrics: [sharpness]
 """)
     db = tmp_path / "db.duckdb"
     run(load_spec(spec), RunOptions(db=db, out_dir=tmp_path / "out", progress=False))
     with Store(db, read_only=True) as store:
         board = dataset_leaderboard(store, options=TableOptions(n_resamples=0))
+        images = store.query("SELECT label, list(DISTINCT image) AS images FROM rb_image GROUP BY label").to_pylist()
+    images = {row["label"]: set(row["images"]) for row in images}
+    assert not images["fastgan"] & images["fastgan-wide"] and not images["fastgan"] & images["bicubic"]
     n = dict(zip(board["label"], board["n"]))
     # 2 sets × 4 samples are 8 generated images (not 2 set means); bicubic restores 2 × 3 images
-    assert n == {"fastgan": 8, "bicubic": 6}
-    # the method that is not the best is compared with it through the unpaired test: nothing pairs
-    (other,) = board[board["rank"] != 1].to_dict("records")
-    assert other["test"] == UNPAIRED_TEST and other["n_pairs"] == 0
+    assert n == {"fastgan": 8, "fastgan-wide": 8, "bicubic": 6}
+    # every method that is not the best is compared with it through the unpaired test: nothing
+    # pairs, not even sample k of one GAN with sample k of the other
+    others = board[board["rank"] != 1].to_dict("records")
+    assert len(others) == 2 and all(o["test"] == UNPAIRED_TEST and o["n_pairs"] == 0 for o in others)

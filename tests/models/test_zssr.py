@@ -96,7 +96,60 @@ def test_paper_profile_holds_the_official_constants():
     assert p.self_ensemble and p.back_projection_iters == 10
     method = models.get("zssr", profile="fast", max_iters=7, crop_size=32)
     assert (method.settings.max_iters, method.settings.crop_size) == (7, 32)
-    assert method.params_dict == {"profile": "fast", "max_iters": 7, "crop_size": 32}
+    assert method.params_dict == {"profile": "fast", "kernel": "bicubic", "max_iters": 7, "crop_size": 32}
+
+
+def test_each_kernel_choice_takes_its_official_configuration():
+    # ZSSR configs.X2_GIVEN_KERNEL_CONF: no self-ensemble, no rotations, 2 back-projection steps.
+    given = Z.resolve_settings("paper", {}, kernel="given")
+    assert (given.self_ensemble, given.allow_rotation, given.back_projection_iters) == (False, False, 2)
+    assert (given.leave_as_is_probability, given.no_interpolate_probability, given.gradient_loss_map) == (0.05, 0.45, False)
+    # KernelGAN's ZSSRforKernelGAN/zssr_configs.py: also no augmentation, gradient-weighted L1.
+    estimated = Z.resolve_settings("paper", {}, kernel="estimated")
+    assert (estimated.self_ensemble, estimated.allow_rotation, estimated.back_projection_iters) == (False, False, 2)
+    assert (estimated.leave_as_is_probability, estimated.no_interpolate_probability, estimated.gradient_loss_map) == (1.0, 0.0, True)
+    assert Z.resolve_settings("paper", {}, kernel="bicubic") == Z.PAPER
+    # Explicit overrides come last.
+    assert Z.resolve_settings("fast", {"back_projection_iters": 5}, kernel="given").back_projection_iters == 5
+    with pytest.raises(ValueError, match="kernelgan_iters applies to kernel: estimated only"):
+        models.get("zssr", kernelgan_iters=10)
+    # KernelGAN's kernels exist for ×2 and ×4: other factors are not planned, or refused when asked for.
+    assert models.get("zssr").sr_scales() is None and models.get("zssr", scale=3).sr_scales() == frozenset({3})
+    assert models.get("zssr", kernel="estimated").sr_scales() == frozenset({2, 4})
+    with pytest.raises(ValueError, match="works at ×2 and ×4"):
+        models.get("zssr", kernel="estimated", scale=3)
+
+
+def test_exposed_kernel_is_the_one_assumed(astronaut):
+    _, lr = astronaut
+    from restorebench.models.kernels import gaussian_kernel
+
+    for choice, psf, expected in (("bicubic", None, Z.bicubic_kernel(2)), ("given", gaussian_kernel(1.3), gaussian_kernel(1.3))):
+        method = models.get("zssr", profile="fast", kernel=choice, max_iters=2)
+        method.prepare(RestoreContext(task="sr", scale=2, device="cpu", psf=psf))
+        assert method.estimated_kernel() is None
+        method.restore(lr)
+        np.testing.assert_array_equal(method.estimated_kernel(), expected)
+
+
+def test_given_kernel_needs_the_dataset_kernel(astronaut):
+    _, lr = astronaut
+    method = models.get("zssr", profile="fast", kernel="given", max_iters=2)
+    method.prepare(RestoreContext(task="sr", scale=2, device="cpu", item_id="set/001"))
+    with pytest.raises(InvalidImageError, match=r"kernel: given needs the dataset's true kernel, and item 'set/001' has none"):
+        method.restore(lr)
+
+
+def test_bicubic_kernel_is_matlab_imresize_as_one_kernel():
+    from scipy.ndimage import correlate
+
+    x = np.random.default_rng(0).random((64, 64))
+    for scale in (2, 4):
+        k = Z.bicubic_kernel(scale)
+        assert k.shape == (4 * scale, 4 * scale) and k.sum() == pytest.approx(1.0, abs=1e-12)
+        # scipy centres 4s taps at index 2s: output s·i + s/2 − 1 … weighs around s·i + (s − 1)/2.
+        direct = correlate(x, k, mode="constant")[scale // 2 :: scale, scale // 2 :: scale]
+        np.testing.assert_allclose(direct[3:-3, 3:-3], imresize(x, 1 / scale)[3:-3, 3:-3], atol=1e-12)
 
 
 # -- learning-rate policy -----------------------------------------------------------------------
@@ -162,6 +215,38 @@ def test_fathers_are_crops_in_range_with_sides_multiple_of_the_scale():
     small = Z.resolve_settings("paper", {})  # crop 128 > image: the whole (augmented) image
     sizes = {Z.sample_father(image, rng, settings=small, scale=2).shape[:2] for _ in range(60)}
     assert {(50, 70), (70, 50)} <= sizes and any(h * w < 50 * 70 for h, w in sizes)  # as is, turned, shrunk
+
+
+def test_fathers_without_rotation_keep_the_orientation():
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[0:80, 0:90] / 100.0
+    image = np.stack([rows, cols, 0.5 * (rows + cols)], axis=2)
+    settings = Z.resolve_settings("fast", {"crop_size": 32}, kernel="given")
+    for _ in range(40):
+        father = Z.sample_father(image, rng, settings=settings, scale=2)
+        assert np.all(np.diff(father[..., 0], axis=0) > 0) and np.all(np.diff(father[..., 1], axis=1) > 0)
+
+
+def test_gradient_loss_map_weighs_edges():
+    image = np.zeros((40, 40, 3))
+    image[:, 20:] = 1.0  # one vertical edge
+    weights = Z.gradient_loss_map(image)
+    assert weights.shape == (40, 40, 1) and weights.mean() == pytest.approx(1.0)
+    assert np.all(weights[:3] == 0) and np.all(weights[:, -3:] == 0)  # margin (5 + 1) / 2 = 3
+    assert weights[20, 19, 0] > 5 and weights[20, 5, 0] == 0  # at the edge, and far from it
+    np.testing.assert_array_equal(Z.gradient_loss_map(np.full((20, 20, 3), 0.3)), 1.0)
+
+
+def test_loss_map_travels_with_the_father():
+    rng = np.random.default_rng(1)
+    image = rng.uniform(0.25, 0.75, (50, 60, 3))  # bicubic shrinking never leaves [0, 1]: no clipping
+    source = np.concatenate([image, image[..., :1] * 7.0], axis=2)  # a fourth channel tied to the first
+    for kernel in ("bicubic", "estimated"):
+        settings = Z.resolve_settings("fast", {"crop_size": 24}, kernel=kernel)
+        for _ in range(20):
+            father = Z.sample_father(source, rng, settings=settings, scale=2)
+            assert father.shape[2] == 4
+            np.testing.assert_allclose(father[..., 3], 7.0 * father[..., 0], atol=1e-9)
 
 
 # -- input checks ---------------------------------------------------------------------------------

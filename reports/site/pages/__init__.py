@@ -7,7 +7,8 @@ the navigation is its own ``section``, not its place here.
 """
 from __future__ import annotations
 
-from restorebench.reports.site.pages import (behaviour, correlations, datasets, drilldown, galleries, home, leaderboards, methods,
-                                             provenance, sharpness, sweeps)
+from restorebench.reports.site.pages import (behaviour, correlations, datasets, drilldown, galleries, home, kernels, leaderboards,
+                                             methods, provenance, sharpness, sweeps)
 
-PAGES = (drilldown, galleries, leaderboards, datasets, methods, correlations, behaviour, sharpness, sweeps, provenance, home)
+PAGES = (drilldown, galleries, leaderboards, datasets, methods, correlations, behaviour, sharpness, kernels, sweeps, provenance,
+         home)
