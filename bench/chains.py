@@ -41,7 +41,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.errors import RestoreBenchError
-from restorebench.models.base import RestoreContext
+from restorebench.models.base import Resources, RestoreContext
 
 #: Bump when the way stages are composed changes (what the cached outputs and case ids mean).
 CHAIN_FORMAT = 1
@@ -177,6 +177,13 @@ class Chain:
                 record.status, record.error = status_of(exc), str(error)
                 raise error from exc
         return current
+
+    def resources(self) -> Resources:
+        """What a case of the chain needs: its stages run one after another in one worker, so
+        the most any stage asks for (CPU threads, GPU share, memory)."""
+        wants = [method.resources() for method in self.methods]
+        memory = [w.memory_mb for w in wants if w.memory_mb is not None]
+        return Resources(cpus=max(w.cpus for w in wants), gpus=max(w.gpus for w in wants), memory_mb=max(memory, default=None))
 
     def estimated_kernel(self) -> np.ndarray | None:
         """None: a chain's stages each estimate the kernel of their own factor (a ×2 stage's

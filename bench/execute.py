@@ -3,6 +3,10 @@
 This is what a worker process does (or the main process with ``workers: 0``). It never raises
 for a problem of the case itself: every failure becomes the case's status and a message that
 names the file or the method, so that the run goes on and nothing already stored is lost.
+
+"save" encodes the output as PNG bytes, returned in the result: the driver (the runner's main
+process) writes them under ``--out``. A worker never writes there, so that a worker on another
+machine (the Ray executor) needs no file system shared with the driver.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import hashlib
 import math
 import re
 import resource
+import socket
 import time
 import traceback
 from dataclasses import dataclass
@@ -24,10 +29,10 @@ from restorebench import metrics
 from restorebench import models
 from restorebench.bench.chains import Chain, ChainStageError
 from restorebench.bench.plan import Case
-from restorebench.bench.store import ArtifactRow, CaseResult, CaseRow, ScoreRow
+from restorebench.bench.store import ArtifactRow, CaseResult, CaseRow, OutputFile, ScoreRow
 from restorebench.metrics import kernel_accuracy
 from restorebench.metrics.errors import InvalidImageError, RestoreBenchError, WeightsUnavailableError
-from restorebench.metrics.imageio import load_image, save_png
+from restorebench.metrics.imageio import encode_png, load_image
 from restorebench.metrics.matlab import imresize
 from restorebench.models.base import Method, RestoreContext
 
@@ -77,7 +82,7 @@ class Preparation:
 
     def result(self, status: str, error: str | None, *, seconds: float) -> "PreparationResult":
         return PreparationResult(key=self.key, what=self.what, variant_id=self.case.variant.variant_id, status=status,
-                                 error=error, seconds=seconds, run_id=self.run_id, finished_at=_now())
+                                 error=error, seconds=seconds, run_id=self.run_id, finished_at=_now(), node=NODE)
 
 
 @dataclass
@@ -90,6 +95,11 @@ class PreparationResult:
     seconds: float
     run_id: str
     finished_at: dt.datetime
+    node: str | None = None
+
+
+#: Where this process runs, recorded with each case (the Ray executor records its node instead).
+NODE = socket.gethostname()
 
 
 # -- per-process caches -----------------------------------------------------------------------------
@@ -251,6 +261,7 @@ def case_row(task: Task) -> CaseRow:
         input_path=str(item.input_path),
         input_sha256=case.input_sha256,
         reference_path=str(item.reference_path) if item.reference_path else None,
+        node=NODE,
     )
 
 
@@ -274,8 +285,9 @@ def stopped_case(task: Task, status: str, message: str) -> CaseResult:
     return CaseResult(row, placeholder_scores(task, f"case_{status}", message))
 
 
-def execute(task: Task) -> CaseResult:
-    """Run one task and return the rows to store."""
+def execute(task: Task, *, cache_dir: str | Path | None = None) -> CaseResult:
+    """Run one task and return the rows to store, with the output image as PNG bytes (the driver
+    writes it). ``cache_dir``: where the method keeps trained state (default ``<out>/cache``)."""
     if task.score_only:
         return _rescore(task)
     case = task.case
@@ -285,12 +297,14 @@ def execute(task: Task) -> CaseResult:
     start = time.perf_counter()
     stage = "load"
     artifacts: list[ArtifactRow] = []
+    files: list[OutputFile] = []
+    cache = _cache_dir(task.out_dir, cache_dir)
     kernel: np.ndarray | None = None  # the degradation kernel the method estimated, if it did
-    output_path: Path | None = None
+    output_path: str | None = None
     try:
         if case.variant.set_level:
             stage = "prepare"
-            reference, output = None, _sample_of_set(task, timings)
+            reference, output = None, _sample_of_set(task, timings, cache_dir=cache)
             problem = output_problem(output, None, case.variant.name)
         else:
             t = time.perf_counter()
@@ -306,7 +320,7 @@ def execute(task: Task) -> CaseResult:
             method = _method(case)
             if isinstance(method, Chain):
                 method.reuse = task.reuse_stages
-            method.prepare(_context(case, psf=psf, training=training, out_dir=task.out_dir, device=task.device))
+            method.prepare(_context(case, psf=psf, training=training, cache_dir=cache, device=task.device))
             timings["seconds_prepare"] = time.perf_counter() - t
 
             stage = "restore"
@@ -316,7 +330,8 @@ def execute(task: Task) -> CaseResult:
             finally:
                 timings["seconds_restore"] = time.perf_counter() - t
                 if isinstance(method, Chain):  # its stages prepare inside restore: count that as preparing
-                    _record_stages(row, artifacts, method, timings)
+                    _record_stages(row, artifacts, files, method, timings, cache_dir=cache,
+                                   driver_cache=_cache_dir(task.out_dir, None))
             kernel = method.estimated_kernel()
             h, w = image.shape[:2]
             scale = case.item.scale if case.item.task == "sr" else 1
@@ -327,21 +342,25 @@ def execute(task: Task) -> CaseResult:
         stage = "save"
         t = time.perf_counter()
         if task.save_outputs:
-            output_path = output_path_for(task)
-            try:
-                sha = save_png(output, output_path)
-            except OSError as exc:  # full, read-only or forbidden --out: every case would fail alike
-                return CaseResult(None, fatal=f"cannot write outputs under {task.out_dir}: {exc.strerror or exc} ({exc.filename or output_path})")
-            row.output_path, row.output_sha256 = str(output_path), sha
-            artifacts.append(ArtifactRow(case.case_id, "output", str(output_path), sha))
+            output_path = str(output_path_for(task))
+            data = encode_png(output, name=output_path)
+            sha = hashlib.sha256(data).hexdigest()
+            files.append(OutputFile(output_path, data, sha))
+            row.output_path, row.output_sha256 = output_path, sha
+            artifacts.append(ArtifactRow(case.case_id, "output", output_path, sha))
         row.width, row.height = int(output.shape[1]), int(output.shape[0])
-        # A method's estimate of the degradation kernel: kept, and scored against the true kernel.
+        # A method's estimate of the degradation kernel: kept (as bytes the driver writes, beside
+        # the output), and scored against the true kernel.
         kernel_rows = kernel_accuracy.case_rows(
             kernel, truth=psf if kernel is not None else None, hr=reference, scale=case.item.scale or 1,
-            case_id=case.case_id, run_id=task.run_id,
-            artifact_path=output_path.with_suffix(".kernel.npy") if output_path else None,
+            case_id=case.case_id, run_id=task.run_id, artifact_path=None,
         )
-        artifacts += [ArtifactRow(**a) for a in kernel_rows["artifacts"]]
+        if kernel is not None and output_path is not None:
+            kernel_path = str(Path(output_path).with_suffix(".kernel.npy"))
+            data = kernel_accuracy.encode_kernel(kernel)
+            sha = hashlib.sha256(data).hexdigest()
+            files.append(OutputFile(kernel_path, data, sha))
+            artifacts.append(ArtifactRow(case.case_id, kernel_accuracy.ARTIFACT_KIND, kernel_path, sha))
         timings["seconds_save"] = time.perf_counter() - t
     except Exception as exc:
         status = status_of(exc)
@@ -350,23 +369,38 @@ def execute(task: Task) -> CaseResult:
             message = f"{stage}: {message}"
         row.status, row.error = status, message
         _finish(row, timings, start)
-        return CaseResult(row, placeholder_scores(task, f"case_{status}", message), artifacts)
+        return CaseResult(row, placeholder_scores(task, f"case_{status}", message), artifacts, files=files)
     scores, row.alignment = _score(task, output, reference)
     scores += [ScoreRow(**r) for r in kernel_rows["scores"]]
     _finish(row, timings, start)
-    return CaseResult(row, scores, artifacts)
+    return CaseResult(row, scores, artifacts, files=files)
 
 
-def _record_stages(row: CaseRow, artifacts: list[ArtifactRow], chain: Chain, timings: dict[str, float]) -> None:
+def _cache_dir(out_dir: str, cache_dir: str | Path | None) -> Path:
+    return Path(cache_dir) if cache_dir is not None else Path(out_dir) / "cache"
+
+
+def _record_stages(row: CaseRow, artifacts: list[ArtifactRow], files: list[OutputFile], chain: Chain,
+                   timings: dict[str, float], *, cache_dir: Path, driver_cache: Path) -> None:
     """A chain's stage records into its case row (``stages``), each stage's cached output as an
-    artifact (``stage1``, ``stage2``, …), and its stages' preparation time into ``seconds_prepare``."""
+    artifact (``stage1``, ``stage2``, …), and its stages' preparation time into ``seconds_prepare``.
+
+    When the case ran in a cache folder other than the driver's (``<out>/cache``: a Ray node's
+    scratch folder), each stage output also travels back as bytes and is recorded under the
+    driver's path, where the driver writes it."""
+    if cache_dir != driver_cache:
+        for record in chain.records:
+            if record.path and record.sha256:
+                local = Path(record.path)
+                record.path = str(driver_cache / local.relative_to(cache_dir))
+                files.append(OutputFile(record.path, local.read_bytes(), record.sha256))
     row.stages = [dataclasses.asdict(record) for record in chain.records]
     artifacts += [ArtifactRow(row.case_id, f"stage{r.stage}", r.path, r.sha256) for r in chain.records if r.sha256]
     timings["seconds_prepare"] += chain.seconds_prepare
     timings["seconds_restore"] -= chain.seconds_prepare
 
 
-def _context(case: Case, *, psf: np.ndarray | None, training: np.ndarray | None, out_dir: str, device: str) -> RestoreContext:
+def _context(case: Case, *, psf: np.ndarray | None, training: np.ndarray | None, cache_dir: Path, device: str) -> RestoreContext:
     return RestoreContext(
         task=case.item.task,  # type: ignore[arg-type]
         scale=case.item.scale,
@@ -375,7 +409,7 @@ def _context(case: Case, *, psf: np.ndarray | None, training: np.ndarray | None,
         blur=case.item.blur,
         seed=case.seed,
         sample=case.sample,
-        cache_dir=Path(out_dir) / "cache",
+        cache_dir=cache_dir,
         device=device,
         item_id=case.item.item,
     )
@@ -415,19 +449,19 @@ def _training_progress(what: str):
     return report
 
 
-def _prepared_set_method(case: Case, *, out_dir: str, device: str, progress=None):
+def _prepared_set_method(case: Case, *, cache_dir: Path, device: str, progress=None):
     """A set-level method trained (or loaded from its cache) on the case's set."""
     images = [load_image(path) for path in case.item.set_paths]
     method = _method(case)
-    method.prepare_set(images, cache_dir=Path(out_dir) / "cache", seed=case.seed, device=device, progress=progress)
+    method.prepare_set(images, cache_dir=cache_dir, seed=case.seed, device=device, progress=progress)
     return method
 
 
-def _sample_of_set(task: Task, timings: dict[str, float]) -> np.ndarray:
+def _sample_of_set(task: Task, timings: dict[str, float], *, cache_dir: Path) -> np.ndarray:
     """A set-level case: the set's model (trained by the shared preparation: loaded here), then
     sample ``case.sample`` of it."""
     t = time.perf_counter()
-    method = _prepared_set_method(task.case, out_dir=task.out_dir, device=task.device)
+    method = _prepared_set_method(task.case, cache_dir=cache_dir, device=task.device)
     timings["seconds_prepare"] = time.perf_counter() - t
     t = time.perf_counter()
     output = method.sample(task.case.sample, seed=task.case.seed)
@@ -435,19 +469,21 @@ def _sample_of_set(task: Task, timings: dict[str, float]) -> np.ndarray:
     return output
 
 
-def prepare_shared(preparation: Preparation) -> PreparationResult:
-    """Do a shared preparation (the method trains and caches); never raises for its own problems."""
+def prepare_shared(preparation: Preparation, *, cache_dir: str | Path | None = None) -> PreparationResult:
+    """Do a shared preparation (the method trains and caches in ``cache_dir``, default
+    ``<out>/cache``); never raises for its own problems."""
     case = preparation.case
     start = time.perf_counter()
+    cache = _cache_dir(preparation.out_dir, cache_dir)
     try:
         if case.variant.set_level:
-            _prepared_set_method(case, out_dir=preparation.out_dir, device=preparation.device,
+            _prepared_set_method(case, cache_dir=cache, device=preparation.device,
                                  progress=_training_progress(preparation.what))
             return preparation.result("ok", None, seconds=time.perf_counter() - start)
         training = _load(case.item.training_path, case.item.size)
         psf = _psf(case) if case.item.size is None else None
         method = _method(case)
-        method.prepare(_context(case, psf=psf, training=training, out_dir=preparation.out_dir, device=preparation.device))
+        method.prepare(_context(case, psf=psf, training=training, cache_dir=cache, device=preparation.device))
     except Exception as exc:
         return preparation.result(status_of(exc), describe_exception(exc), seconds=time.perf_counter() - start)
     return preparation.result("ok", None, seconds=time.perf_counter() - start)

@@ -1,5 +1,6 @@
 """Executors: where jobs run. ``inline`` (this process) and ``local`` (a pool of spawned worker
-processes with timeouts); a distributed executor implements the same :class:`Scheduler` loop.
+processes with timeouts) here; ``ray`` (a Ray cluster) in :mod:`executors_ray`, on the same
+:class:`Scheduler`.
 
 A run is a set of **jobs** of two kinds:
 
@@ -12,7 +13,12 @@ A run is a set of **jobs** of two kinds:
 The :class:`Scheduler` hands out jobs in order: every preparation first, each case once the
 preparation it depends on has finished. A case whose preparation failed, timed out or crashed is
 not attempted: it is recorded as ``blocked`` with the preparation's error (and tried again by the
-next run, like every case that is not ok).
+next run, like every case that is not ok). A job whose worker died is put back at the head of the
+queue ``crash_retries`` times (a lost cluster node is no verdict on the case) before it is
+recorded as ``crashed``; a case that succeeds on its retry says so in its ``note``.
+
+Every executor yields ``(job, result)`` pairs to the runner; a result carries its output files as
+bytes, which the runner (the driver) writes.
 """
 from __future__ import annotations
 
@@ -44,9 +50,12 @@ class ExecutorError(RestoreBenchError):
 class Scheduler:
     """Which job runs next, and what a job's end means for the jobs that wait on it."""
 
-    def __init__(self, tasks: list[Task], preparations: list[Preparation], *, timeout: float, prepare_timeout: float):
+    def __init__(self, tasks: list[Task], preparations: list[Preparation], *, timeout: float, prepare_timeout: float,
+                 crash_retries: int = 0):
         self.timeout = timeout
         self.prepare_timeout = prepare_timeout
+        self.crash_retries = crash_retries
+        self.retried: dict[str, list[str]] = {}  # job identity → why each earlier attempt was lost
         self.queue: deque[Job] = deque(preparations)
         self.waiting: dict[str, list[Task]] = {p.key: [] for p in preparations}
         for task in tasks:
@@ -55,6 +64,10 @@ class Scheduler:
             else:
                 self.queue.append(task)
         self.blocked: deque[CaseResult] = deque()  # results decided without running a job
+
+    def pending_jobs(self) -> list[Job]:
+        """The jobs not handed out yet: queued, or waiting for their preparation."""
+        return [*self.queue, *(task for tasks in self.waiting.values() for task in tasks)]
 
     def next_job(self) -> Job | None:
         return self.queue.popleft() if self.queue else None
@@ -67,6 +80,10 @@ class Scheduler:
 
     def finished(self, job: Job, result: Result) -> None:
         if not isinstance(job, Preparation):
+            lost = self.retried.get(job_identity(job))
+            if lost and isinstance(result, CaseResult) and result.case is not None:
+                note = f"retried after its worker was lost ({'; '.join(lost)})"
+                result.case.note = f"{result.case.note}; {note}" if result.case.note else note
             return
         dependents = self.waiting.pop(job.key, [])
         if result.status == "ok":
@@ -81,12 +98,29 @@ class Scheduler:
             return job.result(status, message, seconds=0.0)
         return stopped_case(job, status, message)
 
+    def crashed(self, job: Job, message: str) -> Result | None:
+        """A job whose worker died: queued again (first in line) while it has retries left, and
+        None returned; else its ``crashed`` result. The caller passes a result to :meth:`finished`."""
+        lost = self.retried.setdefault(job_identity(job), [])
+        if len(lost) < self.crash_retries:
+            lost.append(message)
+            self.queue.appendleft(job)
+            return None
+        return self.failure(job, "crashed", message)
+
+
+def job_identity(job: Job) -> str:
+    """A job's identity across attempts (jobs themselves hold unhashable parameters)."""
+    if isinstance(job, Preparation):
+        return f"preparation {job.key}"
+    return f"case {job.case.case_id} {','.join(job.score_only)}"
+
 
 def run_job(job: Job) -> Result:
     return prepare_shared(job) if isinstance(job, Preparation) else execute(job)
 
 
-def _drain_blocked(scheduler: Scheduler) -> Iterator[tuple[Job | None, Result]]:
+def drain_blocked(scheduler: Scheduler) -> Iterator[tuple[Job | None, Result]]:
     while scheduler.blocked:
         yield None, scheduler.blocked.popleft()
 
@@ -107,7 +141,7 @@ def run_inline(scheduler: Scheduler, *, workers: int = 0, on_progress: ProgressS
 
 def _run_inline(scheduler: Scheduler) -> Iterator[tuple[Job | None, Result]]:
     while scheduler.has_work():
-        yield from _drain_blocked(scheduler)
+        yield from drain_blocked(scheduler)
         job = scheduler.next_job()
         if job is None:
             continue
@@ -179,7 +213,7 @@ def run_pool(scheduler: Scheduler, *, workers: int, on_progress: ProgressSink | 
     pool = [_start_worker(ctx, threads) for _ in range(workers)]
     try:
         while scheduler.has_work() or any(w.job is not None for w in pool):
-            yield from _drain_blocked(scheduler)
+            yield from drain_blocked(scheduler)
             for worker in pool:
                 if worker.ready and worker.job is None:
                     job = scheduler.next_job()
@@ -201,9 +235,10 @@ def run_pool(scheduler: Scheduler, *, workers: int, on_progress: ProgressSink | 
                             raise ExecutorError(f"a worker process exited while starting (exit code {code}); "
                                                 f"check that `python -c 'import restorebench, torch'` works") from None
                         what = "preparation" if isinstance(worker.job, Preparation) else "case"
-                        result = scheduler.failure(worker.job, "crashed", f"worker process died while running this {what} (exit code {code}); see the method's memory use or native code")
-                        scheduler.finished(worker.job, result)
-                        yield worker.job, result
+                        result = scheduler.crashed(worker.job, f"worker process died while running this {what} (exit code {code}); see the method's memory use or native code")
+                        if result is not None:
+                            scheduler.finished(worker.job, result)
+                            yield worker.job, result
                         pool[i] = _start_worker(ctx, threads)
                         continue
                     if message == READY:

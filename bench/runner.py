@@ -1,16 +1,22 @@
 """The runner: plan → skip what is stored → execute (workers, timeouts) → store, with progress.
 
-Only this process writes the database. Results are written in small transactional batches, so a
+Only this process (the driver) writes the database and the output files: executors hand back
+results with the outputs as bytes. Results are written in small transactional batches, so a
 ``kill -9`` loses at most the cases of the last unflushed batch, and re-running the same spec
 completes exactly the missing cases (resume). A case that hangs past the spec's ``timeout`` is
 stopped with its worker process and recorded as ``timeout``; a worker that dies (segfault, out of
 memory) is recorded as ``crashed``; the run goes on either way.
+
+Executors: ``local`` (the default: ``workers`` spawned processes, or this process with
+``workers: 0``) and ``ray`` (a Ray cluster: :mod:`executors_ray`), chosen by the spec's
+``executor`` or :attr:`RunOptions.executor`.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import signal
 import sys
 import time
@@ -21,13 +27,18 @@ from typing import Any, Callable, Iterator
 
 from restorebench.bench import provenance
 from restorebench.bench.execute import MetricSpecLite, Preparation, PreparationResult, Task, stopped_case
-from restorebench.bench.executors import Scheduler, run_inline, run_pool
+from restorebench.bench.executors import ExecutorError, Scheduler, run_inline, run_pool
 from restorebench.bench.plan import DEFAULT_MAX_CASES, Plan, file_digest, make_plan
 from restorebench.bench.spec import LoadedSpec, variant_record
 from restorebench.bench.store import ArtifactRow, CaseResult, CaseRow, ScoreRow, Store, StoreWriteError
 from restorebench.metrics.errors import RestoreBenchError
+from restorebench.metrics.imageio import write_atomic
 
-FLUSH_EVERY_CASES = 32
+# A batch is written after a second, or sooner when it reaches FLUSH_EVERY_CASES cases. Each
+# transaction has a fixed cost whatever its size (tests/perf/test_executor_perf.py): with 32-case
+# batches the store took 4,500 rows/s, with 512-case batches 16,000 — what a cluster that finishes
+# hundreds of cases a second needs. A kill -9 loses at most the last second's cases.
+FLUSH_EVERY_CASES = 512
 FLUSH_EVERY_SECONDS = 1.0
 MAX_PROBLEMS_SHOWN = 10
 
@@ -44,6 +55,8 @@ class RunOptions:
     max_cases: int = DEFAULT_MAX_CASES
     progress: bool = True
     save_outputs: bool = True
+    executor: str | None = None  # None: the spec's (local | ray)
+    address: str | None = None  # ray: a cluster to join ("auto": the one this machine belongs to); None: start one here
 
 
 @dataclass
@@ -108,9 +121,10 @@ def _dataset_records(plan: Plan) -> list[dict[str, Any]]:
 class _Batcher:
     """Collects finished cases and writes them in transactional batches."""
 
-    def __init__(self, store: Store, on_case: Callable[[CaseRow], None], metric_versions: dict[str, str],
+    def __init__(self, store: Store, on_case: Callable[[CaseRow], None], metric_versions: dict[str, str], out_dir: Path,
                  on_problem: Callable[[str, str, str], None] = lambda *a: None):
         self.store = store
+        self.out_dir = out_dir
         self.on_case = on_case
         self.on_problem = on_problem
         self.metric_versions = metric_versions
@@ -125,9 +139,7 @@ class _Batcher:
         if isinstance(result, PreparationResult):
             self.preparations.append(result)
             return
-        if result.fatal:
-            self.flush()  # what finished before is kept
-            raise OutputWriteError(f"{result.fatal}. Nothing stored was lost; free space or choose another --out and run again to resume")
+        self.write_outputs(result)
         failed = [row for row in result.scores if row.status == "failed"]
         self.failed_scores += len(failed)
         for row in failed:
@@ -141,6 +153,25 @@ class _Batcher:
             self.on_case(result.case)
         if len(self.cases) >= FLUSH_EVERY_CASES or time.monotonic() - self.last_flush > FLUSH_EVERY_SECONDS:
             self.flush()
+
+    def write_outputs(self, result: CaseResult) -> None:
+        """Write a result's output files before its rows (a stored row always has its file). Their
+        bytes are dropped once written: a long run keeps no images in memory."""
+        start = time.perf_counter()
+        for file in result.files:
+            try:
+                write_atomic(file.path, file.data)
+            except OSError as exc:  # full, read-only or forbidden --out: every case would fail alike
+                self.flush()  # what finished before is kept
+                raise OutputWriteError(
+                    f"cannot write outputs under {self.out_dir}: {exc.strerror or exc} ({exc.filename or file.path}). "
+                    f"Nothing stored was lost; free space or choose another --out and run again to resume"
+                ) from None
+        if result.files and result.case is not None:
+            seconds = time.perf_counter() - start
+            result.case.seconds_save = (result.case.seconds_save or 0.0) + seconds
+            result.case.seconds_total = (result.case.seconds_total or 0.0) + seconds
+        result.files = []
 
     def flush(self) -> None:
         cases, scores, artifacts, preparations = self.cases, self.scores, self.artifacts, self.preparations
@@ -162,6 +193,11 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
     timeout = spec.timeout if options.timeout is None else options.timeout
     prepare_timeout = spec.prepare_timeout if options.prepare_timeout is None else options.prepare_timeout
     metric_specs = _metric_specs(loaded)
+    executor_name = options.executor or spec.executor
+    if executor_name == "ray":  # a missing extra is a message before anything is recorded
+        from restorebench.bench.executors_ray import import_ray
+
+        import_ray()
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
     with Store(options.db) as store:
@@ -216,7 +252,15 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
                              len(tasks) + len(unrunnable) - rescored, rescored,
                              skipped_unavailable=sum(1 for status in done.values() if status == "unavailable"))
         tasks, preparations = _shared_preparations(tasks, out_dir=str(options.out_dir), run_id=run_id, device=spec.device)
-        scheduler = Scheduler(tasks, preparations, timeout=timeout, prepare_timeout=prepare_timeout)
+        if executor_name == "ray":
+            from restorebench.bench.executors_ray import run_ray
+
+            executor = functools.partial(run_ray, address=options.address)
+        else:
+            executor = run_inline if workers == 0 else run_pool
+        # a worker lost with its cluster node says nothing about the case: Ray retries it once
+        scheduler = Scheduler(tasks, preparations, timeout=timeout, prepare_timeout=prepare_timeout,
+                              crash_retries=1 if executor_name == "ray" else 0)
 
         bar = _progress(len(tasks) + len(preparations), options.progress, spec.name)
 
@@ -234,9 +278,8 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
             if bar is not None:
                 bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items())), refresh=False)
 
-        batcher = _Batcher(store, on_case, metric_versions, on_problem)
+        batcher = _Batcher(store, on_case, metric_versions, options.out_dir, on_problem)
         status = "running"
-        executor = run_inline if workers == 0 else run_pool
         try:
             for result in unrunnable:
                 batcher.add(result)
@@ -254,7 +297,7 @@ def run(loaded: LoadedSpec, options: RunOptions, *, plan: Plan | None = None) ->
             batcher.flush()
             summary.scores_failed = batcher.failed_scores
             status = "ok" if summary.failed == 0 and summary.scores_failed == 0 else "partial"
-        except (StoreWriteError, OutputWriteError):
+        except (StoreWriteError, OutputWriteError, ExecutorError):
             status = "failed"  # the batch was rolled back; everything written before it is kept
             raise
         except BaseException:

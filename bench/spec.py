@@ -132,6 +132,9 @@ class Spec(BaseModel):
         14_400.0, gt=0, description="seconds a shared preparation (training once for several cases, e.g. SinGAN) may take"
     )
     workers: int = Field(1, ge=0, le=64, description="worker processes (0 = run in this process)")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="local: worker processes on this machine; ray: a Ray cluster (`restorebench run --address`)"
+    )
     device: str = "auto"
     datasets: list[DatasetSpec] = Field(min_length=1)
     methods: list[MethodEntry] = Field(min_length=1)

@@ -122,6 +122,8 @@ TABLES: dict[str, dict[str, str]] = {
         "height": "INTEGER",
         "finished_at": "TIMESTAMP",
         "alignment": "VARCHAR",  # registration before full-reference metrics: "phase dy=… dx=…" or NULL
+        "node": "VARCHAR",  # where it ran: the host name (local executors) or "host/ray-node-id" (Ray)
+        "note": "VARCHAR",  # how it ran, when that differs from what was asked (a GPU case on the CPU, a retry)
         "stages": "JSON",  # a chain's stages: [{stage, method, scale, status, seconds_*, key, path, sha256, …}] or NULL
     },
     "scores": {
@@ -144,6 +146,7 @@ TABLES: dict[str, dict[str, str]] = {
         "seconds": "DOUBLE",
         "run_id": "VARCHAR",
         "finished_at": "TIMESTAMP",
+        "node": "VARCHAR",
     },
     "imports": {
         "source_sha256": "VARCHAR PRIMARY KEY",
@@ -193,6 +196,8 @@ class CaseRow:
     height: int | None = None
     finished_at: dt.datetime | None = None
     alignment: str | None = None
+    node: str | None = None
+    note: str | None = None
     stages: list[dict[str, Any]] | None = None
 
 
@@ -217,14 +222,24 @@ class ArtifactRow:
 
 
 @dataclass
+class OutputFile:
+    """A file a worker produced, as bytes: the driver writes it to ``path`` (workers never write
+    ``--out`` themselves, so that they need no file system shared with the driver)."""
+
+    path: str
+    data: bytes = field(repr=False)
+    sha256: str
+
+
+@dataclass
 class CaseResult:
     """What executing one task gives: the case's row (None when only new scores of a stored case
-    were computed), its score rows and its artifacts."""
+    were computed), its score rows, its artifacts and the bytes of its output files."""
 
     case: CaseRow | None
     scores: list[ScoreRow] = field(default_factory=list)
     artifacts: list[ArtifactRow] = field(default_factory=list)
-    fatal: str | None = None  # a problem of the whole run (outputs cannot be written): stop it
+    files: list[OutputFile] = field(default_factory=list)
 
 
 ROW_TYPES = {"cases": CaseRow, "scores": ScoreRow, "artifacts": ArtifactRow}

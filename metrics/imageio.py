@@ -98,16 +98,19 @@ def load_image(path: str | Path) -> np.ndarray:
     return as_rgb_uint8(array, name=str(path))
 
 
-def save_png(image: np.ndarray, path: str | Path, *, compress_level: int = 1) -> str:
-    """Write ``image`` (uint8 RGB) as PNG atomically and return the file's sha256.
+def encode_png(image: np.ndarray, *, compress_level: int = 1, name: str = "image") -> bytes:
+    """The PNG bytes of ``image`` (uint8 RGB). Pillow writes no timestamps into PNGs, so the same
+    pixels always give the same bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(as_rgb_uint8(image, name=name)).save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
 
-    Pillow writes no timestamps into PNGs, so the same pixels always give the same bytes.
-    """
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file renamed into place, so that a reader
+    (or a kill, or a full disk) never leaves a half-written file under the final name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    Image.fromarray(as_rgb_uint8(image, name=str(path))).save(buffer, format="PNG", compress_level=compress_level)
-    data = buffer.getvalue()
     tmp = path.with_name(path.name + ".tmp")
     try:
         tmp.write_bytes(data)
@@ -115,6 +118,12 @@ def save_png(image: np.ndarray, path: str | Path, *, compress_level: int = 1) ->
     except BaseException:
         tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
         raise
+
+
+def save_png(image: np.ndarray, path: str | Path, *, compress_level: int = 1) -> str:
+    """Write ``image`` (uint8 RGB) as PNG atomically and return the file's sha256."""
+    data = encode_png(image, compress_level=compress_level, name=str(path))
+    write_atomic(path, data)
     return hashlib.sha256(data).hexdigest()
 
 

@@ -106,11 +106,16 @@ def kernel_psnr(estimate: np.ndarray, truth: np.ndarray, hr: np.ndarray, *, scal
     return math.inf if mse == 0.0 else 10.0 * math.log10(peak * peak / mse)
 
 
-def save_kernel(kernel: np.ndarray, path: Path) -> str:
-    """Write ``kernel`` as a float64 ``.npy`` file; return its sha256."""
+def encode_kernel(kernel: np.ndarray) -> bytes:
+    """The bytes of ``kernel`` as a float64 ``.npy`` file."""
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(kernel, dtype=np.float64), allow_pickle=False)
-    data = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def save_kernel(kernel: np.ndarray, path: Path) -> str:
+    """Write ``kernel`` as a float64 ``.npy`` file; return its sha256."""
+    data = encode_kernel(kernel)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return hashlib.sha256(data).hexdigest()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from restorebench.models.base import REGISTRY, Method, RestoreContext, register
+from restorebench.models.base import REGISTRY, Method, Resources, RestoreContext, register
 
 
 def method_class(name: str) -> type[Method]:
@@ -26,4 +26,4 @@ def available() -> list[str]:
     return REGISTRY.names()
 
 
-__all__ = ["Method", "RestoreContext", "available", "get", "method_class", "register"]
+__all__ = ["Method", "Resources", "RestoreContext", "available", "get", "method_class", "register"]

@@ -50,6 +50,31 @@ class RestoreContext:
     item_id: str = ""
 
 
+@dataclass(frozen=True)
+class Resources:
+    """What one case of a method needs from the machine that runs it.
+
+    The Ray executor places each case on a node that has these resources free (and runs it with
+    ``cpus`` threads); the local pool shares the machine's cores among its workers instead.
+
+    Attributes:
+        cpus: CPU threads the method uses (a fraction is allowed: several light cases share a core).
+        gpus: GPUs it can use; fractions share one GPU among several cases (``0.25``: four at a
+            time). A request on a cluster without GPUs runs the case on the CPU, with a note in
+            the case's record.
+        memory_mb: peak resident memory of a case, to keep more cases than fit off one node
+            (None: not declared, nothing reserved).
+    """
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    memory_mb: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.cpus <= 0 or self.gpus < 0 or (self.memory_mb is not None and self.memory_mb <= 0):
+            raise ValueError(f"invalid resources {self}: cpus > 0, gpus ≥ 0 and memory_mb > 0 (or None) are required")
+
+
 class Method(Component):
     """Base class of restoration methods.
 
@@ -78,6 +103,12 @@ class Method(Component):
 
     def restore(self, image: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def resources(self) -> Resources:
+        """What one case of this configuration needs (see :class:`Resources`). The default, one
+        CPU thread and no GPU, fits the classical methods; torch methods ask for a GPU (a
+        fraction when their networks are small) and state their memory."""
+        return Resources()
 
     def estimated_kernel(self) -> np.ndarray | None:
         """The degradation kernel the last :meth:`restore` estimated (or assumed), or None.

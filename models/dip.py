@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from restorebench.metrics.device import select_device
 from restorebench.metrics.errors import InvalidImageError, RestoreBenchError
-from restorebench.models.base import Method, register
+from restorebench.models.base import Method, Resources, register
 from restorebench.models.weights import array_to_tensor
 
 Profile = Literal["paper", "fast"]
@@ -256,6 +256,10 @@ class DIP(Method):
     def estimated_kernel(self) -> np.ndarray | None:
         """The PSF the last result assumed: the Lanczos-2 downsampler (symmetric)."""
         return self.psf
+
+    def resources(self) -> Resources:
+        """A quarter of a GPU: one skip hourglass fitted to one image."""
+        return Resources(gpus=0.25)
 
     def restore(self, image: np.ndarray) -> np.ndarray:
         scale = int(self.params.scale or self.ctx.scale)

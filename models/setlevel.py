@@ -46,7 +46,7 @@ from pydantic import BaseModel
 from restorebench.metrics.errors import RestoreBenchError
 from restorebench.metrics.imageio import as_rgb_uint8
 from restorebench.metrics.component import source_version
-from restorebench.models.base import Method, register
+from restorebench.models.base import Method, Resources, register
 
 FORMAT_VERSION = 1
 DEFAULT_CACHE = Path("~/.cache/restorebench/setlevel")
@@ -207,6 +207,11 @@ class SetMethod(Method):
 
     def restore(self, image: np.ndarray) -> np.ndarray:
         raise RestoreBenchError(f"{self.name} generates samples of a whole set: use prepare_set(images) and sample(k)")
+
+    def resources(self) -> Resources:
+        """One GPU: a GAN trained on a whole set (StyleGAN2-ADA, FastGAN) fills one; its sample
+        cases load the trained generator on the same request."""
+        return Resources(gpus=1.0)
 
     def preparation_key(self, *, training_sha256: str, seed: int) -> str:
         """One training per set (``training_sha256``: the digest of its files), seed and training

@@ -82,7 +82,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from restorebench.metrics.device import select_device
 from restorebench.metrics.errors import InvalidImageError, RestoreBenchError
 from restorebench.metrics.matlab import imresize
-from restorebench.models.base import Method, register
+from restorebench.models.base import Method, Resources, register
 from restorebench.models.weights import array_to_tensor
 
 Profile = Literal["paper", "fast"]
@@ -498,6 +498,10 @@ class ZSSR(Method):
     def params_dict(self) -> dict[str, Any]:
         """The parameters given (unset overrides are left out of records and hashes)."""
         return self.params.model_dump(mode="json", exclude_none=True)
+
+    def resources(self) -> Resources:
+        """A quarter of a GPU: one 8-layer, 64-channel network trained on crops of one image."""
+        return Resources(gpus=0.25)
 
     def estimated_kernel(self) -> np.ndarray | None:
         """The PSF the last result assumed: bicubic, the dataset's, or KernelGAN's estimate."""

@@ -22,6 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds for a shared preparation (training once for several cases); default: the spec's")
     p.add_argument("--max-cases", type=int, default=None, metavar="N",
                    help=f"refuse specs that plan more than N cases (default {DEFAULT_MAX_CASES:,})")
+    p.add_argument("--executor", choices=("local", "ray"), default=None,
+                   help="local: worker processes on this machine; ray: a Ray cluster (needs `pip install 'restorebench[ray]'`); default: the spec's")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="ray: the cluster to join (host:port, or 'auto' for the one this machine belongs to); "
+                        "without it a Ray instance is started on this machine for the run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=handle)
 
@@ -33,9 +38,13 @@ def handle(args: argparse.Namespace) -> int:
     from restorebench.bench.spec import load_spec
 
     loaded = load_spec(args.spec)
+    if args.address is not None and (args.executor or loaded.spec.executor) != "ray":
+        print("restorebench: error: --address is for the Ray executor: add --executor ray (or `executor: ray` in the spec)", file=sys.stderr)
+        return 2
     options = RunOptions(
         db=args.db, out_dir=args.out, fresh=args.fresh, limit=args.limit, workers=args.workers,
         timeout=args.timeout, prepare_timeout=args.prepare_timeout, progress=not args.no_progress, max_cases=args.max_cases or DEFAULT_MAX_CASES,
+        executor=args.executor, address=args.address,
     )
     summary = run(loaded, options)
     print(describe(summary, args.db), flush=True)

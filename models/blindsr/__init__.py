@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from restorebench.metrics.device import select_device
 from restorebench.metrics.errors import RestoreBenchError
 from restorebench.metrics.weights import CATALOGUE, WeightFile, declare, expect_layout
-from restorebench.models.base import Method, register
+from restorebench.models.base import Method, Resources, register
 
 MANIFEST = Path(__file__).with_name("manifest.json")
 RAW = "https://github.com/sunreef/BlindSR/raw/master/checkpoints/x2_blind_sr"
@@ -131,6 +131,10 @@ class BlindSRMethod(Method):
         super().prepare(context)
         if context.scale != 2:
             raise RestoreBenchError(f"blindsr: the published networks are ×2 only, this item needs ×{context.scale}")
+
+    def resources(self) -> Resources:
+        """One GPU: the kernel search runs every network of the study on each image."""
+        return Resources(gpus=1.0)
 
     def sr_scales(self) -> frozenset[int]:
         return frozenset({2})

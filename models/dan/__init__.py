@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from restorebench.metrics.device import select_device
 from restorebench.metrics.errors import RestoreBenchError
 from restorebench.metrics.weights import WeightFile, declare, expect_layout
-from restorebench.models.base import Method, register
+from restorebench.models.base import Method, Resources, register
 
 MANIFEST = Path(__file__).with_name("manifest.json")
 URL = "https://drive.google.com/drive/folders/1aOaxXFfMAM6GvvPz56lzUwVmg7BMM_mR"
@@ -132,6 +132,11 @@ class DANMethod(Method):
     def prepare(self, context) -> None:
         super().prepare(context)
         self._variant()  # fail early on a scale without a checkpoint
+
+    def resources(self) -> Resources:
+        """One GPU; on the CPU a 512×512 ×4 input peaks at 1.5 GiB with the default tiling
+        (`tests/perf/dan_memory.py`)."""
+        return Resources(gpus=1.0, memory_mb=2048)
 
     def sr_scales(self) -> frozenset[int]:
         p = self.params

@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from restorebench.metrics.device import select_device
 from restorebench.metrics.errors import InvalidImageError, RestoreBenchError
 from restorebench.metrics.weights import CATALOGUE, WeightFile, declare, expect_layout
-from restorebench.models.base import Method, register
+from restorebench.models.base import Method, Resources, register
 
 MANIFEST = Path(__file__).with_name("manifest.json")
 URL = "https://drive.google.com/drive/folders/1v7Lthkp-nLwdXGGkqolBgl5H88oNDH6l"
@@ -188,6 +188,10 @@ class MoESRMethod(Method):
     def prepare(self, context) -> None:
         super().prepare(context)
         self._scale()
+
+    def resources(self) -> Resources:
+        """One GPU: 25 experts (50 networks at ×4) and the per-image fine-tuning."""
+        return Resources(gpus=1.0)
 
     def sr_scales(self) -> frozenset[int]:
         return frozenset({self.params.scale} if self.params.scale else SCALES)

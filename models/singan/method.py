@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from restorebench.metrics.errors import RestoreBenchError
 from restorebench.metrics.imageio import as_rgb_uint8
 from restorebench.metrics.component import source_version
-from restorebench.models.base import Method, RestoreContext, register
+from restorebench.models.base import Method, Resources, RestoreContext, register
 from restorebench.models.singan.settings import TrainingSettings, resolve_settings
 
 
@@ -75,6 +75,11 @@ class SinGAN(Method):
     def params_dict(self) -> dict[str, Any]:
         """The parameters given (unset training overrides are left out of records and hashes)."""
         return self.params.model_dump(mode="json", exclude_none=True)
+
+    def resources(self) -> Resources:
+        """A quarter of a GPU: the generators and critics have 32–128 channels on images of at
+        most 250 pixels, far from filling one."""
+        return Resources(gpus=0.25)
 
     def preparation_key(self, *, training_sha256: str, seed: int) -> str:
         """One training per photo, seed and training settings: every start scale shares it."""

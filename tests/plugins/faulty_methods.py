@@ -86,6 +86,46 @@ class Slow(Method):
         return image.copy() if self.ctx.task == "deblur" else np.repeat(np.repeat(image, self.ctx.scale, 0), self.ctx.scale, 1)
 
 
+class SharedTrainingParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    log: str  # a file that gets one line per training (the executor tests count them)
+
+
+@register()
+class SharedTraining(Method):
+    """A stand-in for SinGAN: "trains" once per training image (shared preparation) into its
+    cache folder, asks for half a GPU, and restores from the cached state only."""
+
+    name = "test_shared_training"
+    tasks = frozenset({"deblur"})
+    Params = SharedTrainingParams
+    stochastic = True
+    shared_preparation = "training_image"
+
+    def resources(self):
+        from restorebench.models import Resources
+
+        return Resources(gpus=0.5)
+
+    def prepare(self, context):
+        super().prepare(context)
+        import hashlib
+
+        digest = hashlib.sha256(context.training_image.tobytes()).hexdigest()[:16]
+        self.state_path = context.cache_dir / "test_shared_training" / f"{digest}.npy"
+        if not self.state_path.is_file():
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(self.state_path, context.training_image.mean(axis=(0, 1)))
+            with open(self.params.log, "a") as handle:
+                handle.write(f"trained {digest} in process {os.getpid()}\n")
+
+    def restore(self, image):
+        time.sleep(0.2)
+        mean = np.load(self.state_path)  # fails when the cache did not travel here
+        shift = (mean - image.mean(axis=(0, 1))) * 0.5 + self.ctx.sample
+        return np.clip(image + shift, 0, 255).astype(np.uint8)
+
+
 @register()
 class ReportsThreads(Method):
     """Fails with the thread share of the process it runs in (for the runner's worker-share test)."""
