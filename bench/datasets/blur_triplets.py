@@ -87,11 +87,19 @@ def load(root: Path, spec) -> list[Item]:
     items = []
     for triplet_id in complete:
         sharp = index["S"][triplet_id]
-        reference, training = (study_copy(sharp, spec.size, "reference"), study_copy(sharp, spec.size, "training")) if study else (sharp, sharp)
+        problem = None
+        try:
+            reference, training = (study_copy(sharp, spec.size, "reference"), study_copy(sharp, spec.size, "training")) if study else (sharp, sharp)
+        except StudyResizeError as exc:
+            reference = training = None
+            problem = str(exc)
         for kind in ("M", "F"):
             blurred = index[kind][triplet_id]
             psf = blurred.with_name(blurred.stem + ".psf.npy")
-            paths = (study_copy(blurred, spec.size, "input"), reference, training) if study else (blurred, sharp, sharp)
+            try:
+                paths = (study_copy(blurred, spec.size, "input"), reference, training) if study else (blurred, sharp, sharp)
+            except StudyResizeError as exc:
+                paths, problem = (None, reference, training), problem or str(exc)
             resized = study and None not in paths
             if study and not resized:  # an unreadable file: the case loads the original and reports it
                 paths = (blurred, sharp, sharp)
@@ -108,6 +116,7 @@ def load(root: Path, spec) -> list[Item]:
                     blur=BLUR_OF[kind],
                     size=None if resized else spec.size,
                     align=spec.align,
+                    problem=problem,
                 )
             )
     return items
@@ -119,9 +128,15 @@ STUDY_RESIZE = {"input": ("lanczos", 75), "training": ("lanczos", 75), "referenc
 """Per role: the resizer and the JPEG quality the study's notebooks saved the result with."""
 
 
+class StudyResizeError(ValueError):
+    """An image the study's resizers cannot bring to the spec's size (the item is not run)."""
+
+
 def study_copy(source: Path, size: int, role: str) -> Path | None:
     """The study's ``size × size`` version of ``source`` for ``role`` (a cached JPEG), or
-    ``None`` when ``source`` cannot be read (the case that loads it reports why)."""
+    ``None`` when ``source`` cannot be read (the case that loads it reports why). Raises
+    :class:`StudyResizeError` for a photo smaller than ``size``: the study only ever shrank its
+    photos, and OpenCV's ``INTER_AREA`` enlarges with another filter, not implemented here."""
     from restorebench.metrics.errors import InvalidImageError
     from restorebench.metrics.imageio import load_image
 
@@ -135,6 +150,12 @@ def study_copy(source: Path, size: int, role: str) -> Path | None:
         image = load_image(source)
     except InvalidImageError:
         return None
+    if method == "area" and min(image.shape[:2]) < size:
+        height, width = image.shape[:2]
+        raise StudyResizeError(
+            f"{source}: {width}×{height} is smaller than size {size}; `resize: study` only shrinks, as the study did "
+            f"(OpenCV INTER_AREA enlarges with another filter) — use a smaller size or `resize: matlab`"
+        )
     resized = inter_area(image, (size, size)) if method == "area" else lanczos(image, (size, size))
     target.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()

@@ -122,6 +122,17 @@ def test_an_unreadable_photo_is_left_to_its_case(tmp_path):
     assert defocus.size is None
 
 
+def test_a_photo_smaller_than_the_size_is_a_problem_of_its_items_not_a_crash(tmp_path):
+    _triplet_folder(tmp_path)
+    side = min(Image.open(tmp_path / "sharp" / "1_PHONE_S.png").size)
+    spec = DatasetSpec(name="t", kind="blur_triplets", root=str(tmp_path), size=side + 1, resize="study")
+    items = blur_triplets.load(tmp_path, spec)
+    assert len(items) == 2
+    for item in items:  # the plan records both as invalid_input, naming the file and the way out
+        assert "1_PHONE_S.png" in item.problem and f"smaller than size {side + 1}" in item.problem
+        assert "resize: matlab" in item.problem
+
+
 def test_the_paper_spec_resizes_as_the_study(tmp_path):
     # the spec points at the study's photos, not on this machine: validate a copy pointing here
     text = (ROOT / "bench" / "specs" / "paper-singan.yaml").read_text()
