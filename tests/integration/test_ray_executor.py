@@ -119,6 +119,11 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=10)
 
 
+# The `ray` command of this interpreter's environment: `make test` runs `.venv/bin/python` without
+# putting `.venv/bin` on PATH.
+RAY = str(Path(sys.executable).with_name("ray")) if Path(sys.executable).with_name("ray").exists() else "ray"
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """``(address, [ray start processes])`` of a head and a second node, 1 CPU each."""
@@ -138,7 +143,7 @@ def cluster():
         common = ["--num-cpus", "1", "--block", "--disable-usage-stats", "--object-store-memory", str(100 * 2**20)]
         logs = [open(scratch / name, "w") for name in ("head.log", "node.log")]
         processes = [subprocess.Popen(
-            ["ray", "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--include-dashboard=false",
+            [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--include-dashboard=false",
              "--temp-dir", str(scratch / "t"), *common],
             stdout=logs[0], stderr=subprocess.STDOUT, start_new_session=True,
         )]
@@ -148,7 +153,7 @@ def cluster():
                 assert processes[0].poll() is None and time.monotonic() < deadline, (scratch / "head.log").read_text()[-3000:]
                 time.sleep(0.3)
             processes.append(subprocess.Popen(
-                ["ray", "start", "--address", address, "--node-ip-address", "127.0.0.1", *common],
+                [RAY, "start", "--address", address, "--node-ip-address", "127.0.0.1", *common],
                 stdout=logs[1], stderr=subprocess.STDOUT, start_new_session=True,
             ))
             while "Ray runtime started" not in (scratch / "node.log").read_text():

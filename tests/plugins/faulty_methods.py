@@ -88,7 +88,7 @@ class Slow(Method):
 
 class SharedTrainingParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    log: str  # a file that gets one line per training (the executor tests count them)
+    log: str | None = None  # a file that gets one line per training (the executor tests count them)
 
 
 @register()
@@ -116,8 +116,9 @@ class SharedTraining(Method):
         if not self.state_path.is_file():
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             np.save(self.state_path, context.training_image.mean(axis=(0, 1)))
-            with open(self.params.log, "a") as handle:
-                handle.write(f"trained {digest} in process {os.getpid()}\n")
+            if self.params.log:
+                with open(self.params.log, "a") as handle:
+                    handle.write(f"trained {digest} in process {os.getpid()}\n")
 
     def restore(self, image):
         time.sleep(0.2)
