@@ -473,14 +473,19 @@ def options_from(settings, *, scale_factor: float, iterations: int | None = None
     )
 
 
-def assert_same_state(ours: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], *, critic: bool = False) -> None:
+def assert_same_state(ours: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], *, critic: bool = False,
+                      atol: float = 1e-11) -> None:
     """Two float64 state dicts equal to rounding (1e-11), except parameters whose gradient is zero
-    up to rounding, which Adam divides by its ε = 1e-8 into steps of up to ~1e-7 (1e-6): the
-    biases of convolutions followed by BatchNorm, which subtracts them again (and the running
-    means that track them), and the critic's last bias (its gradient is ``mean(1) − mean(1)``;
-    the penalty does not depend on it)."""
+    up to rounding, which Adam divides by its ε = 1e-8 into steps that grow with the rounding of
+    the gradient's sum, so with the image (seen: 1.2e-6 at the finest scale of a 96×128 image;
+    bound 1e-5, still 50× below one real Adam step of 5e-4): the biases of convolutions followed
+    by BatchNorm, which subtracts them again (and the running means that track them), and the
+    critic's last bias (its gradient is ``mean(1) − mean(1)``; the penalty does not depend on it).
+    ``atol`` is the bound for the others: at large scales a weight whose gradient nearly cancels
+    gets a rounding-sized gradient that Adam's normalisation turns into a difference of up to
+    ~1e-10 (seen: 6.7e-11 at the finest scale of a 96×128 image)."""
     assert list(ours) == list(reference)
     loose = ("conv.bias", "running_mean", *(("tail.bias",) if critic else ()))
     for key in ours:
         a, b = ours[key].double(), reference[key].double()
-        assert torch.allclose(a, b, rtol=0, atol=1e-6 if key.endswith(loose) else 1e-11), (key, float((a - b).abs().max()))
+        assert torch.allclose(a, b, rtol=0, atol=1e-5 if key.endswith(loose) else atol), (key, float((a - b).abs().max()))

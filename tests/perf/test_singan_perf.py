@@ -70,8 +70,9 @@ def _computes_the_official_iteration(bench64, scale: int) -> None:
         netG, netD, _, _ = bench64.run_ours(scale, 1, rng)
         torch.set_rng_state(state)
         reference_G, reference_D, _ = bench64.run_official(scale, 1)
-    official.assert_same_state(netG.state_dict(), reference_G.state_dict())
-    official.assert_same_state(dict(netD.named_parameters()), dict(reference_D.named_parameters()), critic=True)
+    # a real difference moves weights by Adam steps of ~5e-4; rounding at the finest scales, ~1e-10
+    official.assert_same_state(netG.state_dict(), reference_G.state_dict(), atol=1e-9)
+    official.assert_same_state(dict(netD.named_parameters()), dict(reference_D.named_parameters()), critic=True, atol=1e-9)
 
 
 @pytest.mark.perf
