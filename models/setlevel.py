@@ -46,6 +46,7 @@ from pydantic import BaseModel
 from restorebench.metrics.errors import RestoreBenchError
 from restorebench.metrics.imageio import as_rgb_uint8
 from restorebench.metrics.component import source_version
+from restorebench.metrics.locks import file_lock
 from restorebench.models.base import Method, Resources, register
 
 FORMAT_VERSION = 1
@@ -420,22 +421,6 @@ def load_file(path: Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated by a full disk, or not ours
         raise RestoreBenchError(f"{path}: unreadable set-model file ({type(exc).__name__}: {exc}); delete it to train again") from None
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (POSIX ``flock``): concurrent workers wait for one training."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def draw_seed(generator) -> int:

@@ -5,7 +5,7 @@
     reports               restorebench.reports.*          (analyses, site)
     harness               restorebench.bench.*            (spec, plan, runner, executors, store, datasets)
     methods | metrics     restorebench.models.* | restorebench.metrics.* (two siblings: a method never scores itself)
-    foundation            restorebench.metrics.{errors, imageio, matlab, registry, weights, device, component}
+    foundation            restorebench.metrics.{errors, imageio, matlab, registry, weights, device, component, locks}
 
 A module may import its own layer and the layers below it, never a layer above (nor its sibling).
 Imports inside functions count: a lazy import up the stack is still an edge up the stack.
@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"bench": "restorebench.bench", "models": "restorebench.models", "metrics": "restorebench.metrics",
            "reports": "restorebench.reports", "restorebench": "restorebench"}
-FOUNDATION = {f"restorebench.metrics.{m}" for m in ("errors", "imageio", "matlab", "registry", "weights", "device", "component")}
+FOUNDATION = {f"restorebench.metrics.{m}" for m in ("errors", "imageio", "matlab", "registry", "weights", "device", "component", "locks")}
 RANK = {"api": 6, "cli": 5, "reports": 4, "harness": 3, "methods": 2, "metrics": 2, "foundation": 1}
 
 

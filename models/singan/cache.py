@@ -8,17 +8,17 @@ file makes concurrent workers wait for one training instead of repeating it.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
+from restorebench.metrics.locks import file_lock
 from restorebench.models.singan.pyramid import FORMAT_VERSION
 from restorebench.models.singan.settings import TrainingSettings
 
@@ -38,22 +38,6 @@ def training_key(image: np.ndarray, settings: TrainingSettings, *, seed: int, co
     payload = {"settings": settings.as_dict(), "seed": seed, "code": code_digest, "format": FORMAT_VERSION}
     digest.update(json.dumps(payload, sort_keys=True).encode())
     return digest.hexdigest()[:32]
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (POSIX ``flock``); a no-op where it is unavailable."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def obtain_pyramid(
