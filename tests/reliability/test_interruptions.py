@@ -132,8 +132,9 @@ def test_ctrl_c_and_sigterm_stop_cleanly_and_resume(tmp_path, signum, code, word
     while time.monotonic() < deadline and len(list(out.rglob("*.png"))) < 3:
         time.sleep(0.1)
     os.killpg(process.pid, signum)  # the whole group, as a terminal or a service manager does
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == code and words in stderr and "Traceback" not in stderr
+    stdout, stderr = process.communicate(timeout=120)
+    told = f"exit code {process.returncode}\nstdout:\n{stdout}\nstderr:\n{stderr}"  # a rare failure must explain itself
+    assert process.returncode == code and words in stderr and "Traceback" not in stderr, told
     cases, _ = snapshot(db)
     with Store(db, read_only=True) as store:
         assert store.con.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
