@@ -36,27 +36,31 @@ def psnr(image: np.ndarray, reference: np.ndarray, *, data_range: float = 255.0)
 EXACT_SUM_LIMIT = 2**53 // 255**2
 
 
-#: Values per dot product: short enough that BLAS never starts threads of its own for one (it
-#: would compete with the call's threads), long enough to cost nothing in call overhead.
-DOT_LENGTH = 4096
+#: Squared 8-bit differences per float32 dot product: each square (≤ 255²) needs 16 bits and a
+#: sum of this many of them stays below 2²⁴ (256 · 255² = 16 646 400), so every partial sum is an
+#: exact integer in float32, in whatever order the dot product adds.
+FLOAT32_EXACT_RUN = 2**24 // 255**2
 
 
 def sum_squared_differences(image: np.ndarray, reference: np.ndarray) -> float:
     """``Σ (image − reference)²`` of two uint8 arrays of one shape (fewer than
-    :data:`EXACT_SUM_LIMIT` values), exact: int16 differences, squared and summed in float64 by
-    dot products whose partial sums are all exact integers. Bands of rows run on the call's
-    threads; their exact sums add up to the same total in any order."""
+    :data:`EXACT_SUM_LIMIT` values), exact: int16 differences, converted to float32 and squared
+    and summed by float32 dot products of :data:`FLOAT32_EXACT_RUN` values (exact, see there), whose
+    results add up exactly in float64. Bands of rows run on the call's threads; their exact sums
+    add up to the same total in any order. (float32, not float64: half the memory traffic, and
+    converting int16 to float32 is four times faster here.)"""
     width = image[0].size
 
     def rows(start: int, stop: int) -> float:
         scratch = thread_workspace()
         diff = np.subtract(image[start:stop], reference[start:stop], dtype=np.int16,
                            out=scratch.array("psnr_diff", image[start:stop].shape, np.int16))
-        values = scratch.array("psnr_values", ((stop - start) * width,))
+        values = scratch.array("psnr_values", ((stop - start) * width,), np.float32)
         np.copyto(values, diff.reshape(-1))
-        whole = values.size - values.size % DOT_LENGTH
-        runs = values[:whole].reshape(-1, DOT_LENGTH)
-        return float(np.vecdot(runs, runs).sum()) + float(values[whole:] @ values[whole:])
+        whole = values.size - values.size % FLOAT32_EXACT_RUN
+        runs = values[:whole].reshape(-1, FLOAT32_EXACT_RUN)
+        rest = values[whole:].astype(np.float64)
+        return float(np.vecdot(runs, runs).sum(dtype=np.float64)) + float(rest @ rest)
 
     # (a cheap pass: bands of fewer than 65536 values are not worth a thread)
     bands = band_bounds(image.shape[0], grain=row_grain(width, pixels=65536))

@@ -184,3 +184,19 @@ def test_sharpness_is_the_population_rms_contrast():
     assert metrics.get("sharpness")(image) == 127.5
     ramp = np.repeat(np.arange(0, 256, 17, dtype=np.uint8)[None, :, None], 3, axis=2)  # 0, 17, …, 255
     assert metrics.get("sharpness")(ramp) == pytest.approx(np.arange(0, 256, 17).std(), abs=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(384, 512, 3), (7, 11, 3), (1000, 1000, 3)])
+def test_psnr_squared_error_sum_is_exact_even_at_the_largest_differences(shape):
+    """The float32 runs must never round: all differences 255 (every run at its largest sum),
+    random ones, and sizes that leave a partial run, all against an int64 sum."""
+    from restorebench.metrics.psnr import sum_squared_differences
+
+    rng = np.random.default_rng(3)
+    white, black = np.full(shape, 255, np.uint8), np.zeros(shape, np.uint8)
+    a, b = rng.integers(0, 256, shape, dtype=np.uint8), rng.integers(0, 256, shape, dtype=np.uint8)
+    for image, reference in [(white, black), (black, white), (a, b)]:
+        exact = int(((image.astype(np.int64) - reference) ** 2).sum())
+        for threads in (1, 2, 3):
+            with metrics.parallel.thread_budget(threads):
+                assert sum_squared_differences(image, reference) == exact
