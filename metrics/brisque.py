@@ -37,13 +37,13 @@ from restorebench.metrics.errors import InvalidImageError
 from restorebench.metrics.matlab import imresize
 from restorebench.metrics.nss import (
     aggd_from_moments,
-    circular_pair_products,
-    ggd_fit,
+    circular_pair_product_rows,
+    ggd_from_moments,
     mscn,
     rgb2gray_in_bands,
     signed_moments,
 )
-from restorebench.metrics.parallel import Workspace, run_tasks, thread_workspace
+from restorebench.metrics.parallel import Workspace, band_bounds, row_grain, run_tasks, thread_workspace
 
 DATA_DIR = Path(__file__).parent / "data" / "brisque_live"
 # Whole-image circular shifts of brisque_feature.m, as MATLAB circshift [rows cols] offsets.
@@ -143,32 +143,47 @@ def live_model() -> tuple[SVRModel, FeatureRanges]:
     return model, ranges
 
 
+#: Fewest pixels per band of the feature statistics. Bands are cut by image size alone, never by
+#: the thread count: each band's sums are added in band order, so the features are bit-identical
+#: with any number of threads. (Smaller bands lose more to numpy's per-call cost than they gain.)
+STATISTICS_BAND_PIXELS = 65536
+
+
+def _series_moments(coefficients: np.ndarray, series: int, start: int, stop: int, has_zeros: bool) -> np.ndarray:
+    """:func:`signed_moments` (as a ``(6,)`` array) of rows ``start:stop`` of series ``series``:
+    0 is ``Î`` itself (the GGD's samples), ``k ≥ 1`` its pair product with shift ``k − 1``."""
+    scratch = thread_workspace()
+    w = coefficients.shape[1]
+    if series == 0:
+        samples = coefficients[start:stop].reshape(-1)
+    else:
+        samples = circular_pair_product_rows(coefficients, BRISQUE_SHIFTS[series - 1], start, stop,
+                                             out=scratch.array("brisque_pair", (stop - start, w))).reshape(-1)
+    negative = scratch.array("brisque_negative", samples.shape)
+    return np.array(signed_moments(samples, scratch=negative, has_zeros=has_zeros), dtype=np.float64)
+
+
 def scale_features(gray: np.ndarray, *, workspace: Workspace | None = None) -> np.ndarray:
     """The 18 BRISQUE features of one scale (``brisque_feature.m`` loop body).
 
-    The GGD fit and the four pair products with their moments are five independent passes over
-    the image: they run as five tasks on the call's threads, each with its scratch from its
-    thread's workspace (each is computed whole by one thread, as with a single thread).
+    After the MSCN coefficients, every feature is a function of six sums over the image (of
+    ``Î`` for the GGD, of each pair product for the AGGDs; :func:`signed_moments`). Each series
+    is summed in bands of rows (:data:`STATISTICS_BAND_PIXELS`), series and bands as tasks on the
+    call's threads, and a series' band sums added in band order.
     """
     workspace = Workspace() if workspace is None else workspace
     coefficients, _ = mscn(gray, padding="zero", workspace=workspace)
     # A product is 0 only where a factor is: without zero coefficients no pair count is needed.
     has_zeros = np.count_nonzero(coefficients) < coefficients.size
-
-    def ggd() -> tuple:
-        negative = thread_workspace().array("brisque_negative", (coefficients.size,))
-        return ggd_fit(coefficients.ravel(), scratch=negative)
-
-    def shift(k: int) -> tuple:
-        scratch = thread_workspace()
-        pair = scratch.array("brisque_pair", coefficients.shape)
-        circular_pair_products(coefficients, BRISQUE_SHIFTS[k], out=pair)
-        negative = scratch.array("brisque_negative", (coefficients.size,))
-        return signed_moments(pair.ravel(), scratch=negative, has_zeros=has_zeros)
-
-    shifts = [functools.partial(shift, k) for k in range(len(BRISQUE_SHIFTS))]
-    (ggd_alpha, ggd_sigma), *moments = run_tasks([ggd, *shifts])
-    alpha, left_std, right_std = aggd_from_moments(*(np.array(column) for column in zip(*moments)))
+    h, w = coefficients.shape
+    bands = band_bounds(h, threads=max(1, (h * w) // STATISTICS_BAND_PIXELS))
+    series = range(1 + len(BRISQUE_SHIFTS))
+    moments = run_tasks([functools.partial(_series_moments, coefficients, k, start, stop, has_zeros)
+                         for k in series for start, stop in bands])
+    by_series = [functools.reduce(np.add, moments[k * len(bands) : (k + 1) * len(bands)]) for k in series]
+    n, sum_sq, sum_sq_neg, count_neg, count_pos, sum_abs = np.array(by_series).T
+    ggd_alpha, ggd_sigma = ggd_from_moments(n[0], sum_sq[0], sum_abs[0])
+    alpha, left_std, right_std = aggd_from_moments(n[1:], sum_sq[1:], sum_sq_neg[1:], count_neg[1:], count_pos[1:], sum_abs[1:])
     with np.errstate(invalid="ignore"):
         eta = (
             (right_std - left_std)

@@ -124,6 +124,36 @@ def circular_pair_products(image: np.ndarray, shift: tuple[int, int], *, out: np
     return out
 
 
+def circular_pair_product_rows(
+    image: np.ndarray, shift: tuple[int, int], start: int, stop: int, *, out: np.ndarray
+) -> np.ndarray:
+    """Rows ``start:stop`` of :func:`circular_pair_products` of a 2-D ``image``, into ``out``
+    (``stop − start`` rows; C-contiguous): each element is the same product of the same two
+    values, so bands put together equal the whole."""
+    dr, dc = shift
+    if abs(dr) > 1 or abs(dc) > 1:
+        raise ValueError(f"shift components must be -1, 0 or 1, got {shift}")
+    h, w = image.shape
+    if out.shape != (stop - start, w) or not out.flags.c_contiguous:
+        raise ValueError("out must be a C-contiguous array of the band's shape")
+    flat, band = image.reshape(-1), out.reshape(-1)
+    offset = dr * w + dc
+    # the bulk: the neighbour at a fixed flat offset (where it falls outside the image, the
+    # wrapped column or row patched below covers the element)
+    first, last = max(start * w, offset), min(stop * w, h * w + offset)
+    if first < last:
+        np.multiply(flat[first:last], flat[first - offset : last - offset], out=band[first - start * w : last - start * w])
+    if dc:  # the column whose left/right neighbour wraps around
+        column = 0 if dc > 0 else w - 1
+        sources = (np.arange(start, stop) - dr) % h
+        out[:, column] = image[start:stop, column] * image[sources, (column - dc) % w]
+    if dr:  # the row whose upper/lower neighbour wraps around
+        row = 0 if dr > 0 else h - 1
+        if start <= row < stop:
+            out[row - start, :] = image[row, :] * np.roll(image[(row - dr) % h, :], dc)
+    return out
+
+
 def signed_moments(
     samples: np.ndarray, *, scratch: np.ndarray | None = None, has_zeros: bool = True
 ) -> tuple[np.ndarray, ...]:
@@ -141,9 +171,11 @@ def signed_moments(
     # thread pool only adds synchronisation on a loaded machine).
     sum_sq = np.einsum("...i,...i->...", x, x)
     sum_sq_neg = np.einsum("...i,...i->...", negative, negative)
-    if x.ndim == 1:  # the axis-free count is a much faster loop
-        count_neg = np.count_nonzero(negative)
-        count_pos = (np.count_nonzero(x) if has_zeros else x.shape[-1]) - count_neg
+    if x.ndim == 1:
+        # Counting a comparison's booleans is 3× faster than counting non-zero float64 values, and
+        # it runs without holding the GIL. (x < 0 where x⁻ ≠ 0: the same count for finite x.)
+        count_neg = np.count_nonzero(np.less(x, 0.0))
+        count_pos = (x.shape[-1] - np.count_nonzero(np.equal(x, 0.0)) if has_zeros else x.shape[-1]) - count_neg
     else:
         count_neg = np.count_nonzero(negative, axis=-1)
         count_pos = (np.count_nonzero(x, axis=-1) if has_zeros else x.shape[-1]) - count_neg
@@ -189,9 +221,15 @@ def ggd_fit(samples: np.ndarray, *, scratch: np.ndarray | None = None) -> tuple[
     ``Γ(1/α) Γ(3/α) / Γ(2/α)²`` is nearest ``ρ``.
     """
     x = np.asarray(samples, dtype=np.float64)
-    n = x.shape[-1]
-    sigma_sq = np.einsum("...i,...i->...", x, x) / n
-    mean_abs = (x.sum(axis=-1) - 2.0 * np.minimum(x, 0.0, out=scratch).sum(axis=-1)) / n
+    sum_sq = np.einsum("...i,...i->...", x, x)
+    sum_abs = x.sum(axis=-1) - 2.0 * np.minimum(x, 0.0, out=scratch).sum(axis=-1)
+    return ggd_from_moments(x.shape[-1], sum_sq, sum_abs)
+
+
+def ggd_from_moments(n, sum_sq, sum_abs) -> tuple[np.ndarray, np.ndarray]:
+    """``(alpha, sigma)`` of :func:`ggd_fit` from ``n``, ``Σx²`` and ``Σ|x|`` (broadcasting)."""
+    sigma_sq = np.asarray(sum_sq, dtype=np.float64) / n
+    mean_abs = np.asarray(sum_abs, dtype=np.float64) / n
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = sigma_sq / mean_abs**2
     # The table falls with γ; its negation rises, and |(−t) − (−ρ)| = |t − ρ| keeps the ties.

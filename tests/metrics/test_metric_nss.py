@@ -9,6 +9,7 @@ from scipy.special import gamma
 from restorebench.metrics.matlab import fspecial_gaussian
 from restorebench.metrics.nss import (
     aggd_fit,
+    circular_pair_product_rows,
     circular_pair_products,
     ggd_fit,
     mscn,
@@ -145,3 +146,14 @@ def test_workspace_evicts_least_recently_used():
     assert workspace.array("a", (2,)) is a
     workspace.array("c", (2,))  # evicts b, the least recently used
     assert workspace.array("a", (2,)) is a
+
+
+@pytest.mark.parametrize("shift", [(0, 1), (1, 0), (1, 1), (-1, 1), (1, -1), (0, -1), (-1, -1), (-1, 0)])
+@pytest.mark.parametrize("cuts", [(0, 6), (0, 1, 6), (0, 2, 5, 6), (0, 1, 2, 3, 4, 5, 6)])
+def test_bands_of_pair_products_put_together_equal_circshift(shift, cuts):
+    """Bands that hold the wrapped first or last row, single rows, and the whole image."""
+    image = np.random.default_rng(6).standard_normal((6, 7))
+    expected = image * np.roll(image, shift, axis=(0, 1))
+    bands = [circular_pair_product_rows(image, shift, start, stop, out=np.empty((stop - start, 7)))
+             for start, stop in zip(cuts, cuts[1:])]
+    assert np.array_equal(np.concatenate(bands), expected)
