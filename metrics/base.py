@@ -66,6 +66,9 @@ class Metric(Component):
     min_size: ClassVar[int] = 1
     conventions: ClassVar[str] = ""
     measures: ClassVar[str | None] = None
+    #: Batch scoring forks worker processes for it (``metrics.score_many``): numpy/scipy only (no
+    #: torch, whose GPU context a child must not touch), and a call costs more than a fork.
+    fork_batches: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)

@@ -15,15 +15,24 @@ Results come back in input order and are bit-identical to scoring one by one: ev
 pure function of its image, its value does not depend on its thread count, and workers share no
 scratch memory.
 
-``executor="thread"`` (the default) runs the workers on threads: the heavy loops are numpy/scipy
-array operations that release the GIL, and threads start instantly and need no pickling.
-``executor="process"`` uses a spawn-based process pool instead (no GIL at all, but each worker
-pays the import of numpy/scipy, about a second, so it pays off only for long batches).
+``executor="auto"`` (the default) forks worker processes for the metrics that are pure
+numpy/scipy and cost enough per image to pay for a fork (``Metric.fork_batches``) where the
+platform can fork, and uses threads otherwise:
+
+- ``"process"``: worker processes. Forked (Linux): ``workers − 1`` children and the calling
+  process take chunks in turn; a fork costs milliseconds, the children inherit the loaded
+  modules and the images (nothing is pickled on the way in), and no GIL is shared — a metric call on a small image spends much of its time in Python between numpy calls,
+  which threads cannot overlap (100 images of 256×256: NIQE 1.8× on two cores forked, 1.1× on
+  threads). Where fork is unavailable, spawned processes, each paying the imports (about a
+  second): worth it only for long batches.
+- ``"thread"``: threads; they start instantly and suit the torch metrics (torch releases the GIL,
+  and a forked child must not touch a parent's GPU context).
 """
 from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Sequence
@@ -50,6 +59,10 @@ def _score_chunk(name: str, options: dict[str, Any], images: list[Item], referen
     return _PROCESS_METRICS[key].score_many(images, references)
 
 
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 def _chunks(count: int, parts: int) -> list[range]:
     """``count`` indices cut into ``parts`` contiguous ranges whose sizes differ by at most 1."""
     size, extra = divmod(count, parts)
@@ -69,7 +82,7 @@ def score_many(
     *,
     threads: int | None = None,
     workers: int | None = None,
-    executor: str = "thread",
+    executor: str = "auto",
     **options: Any,
 ) -> list[float]:
     """Score ``items`` (uint8 arrays or image paths) with metric ``name`` built with ``options``.
@@ -82,7 +95,7 @@ def score_many(
             may use, or the runner's share).
         workers: images scored at once (default: ``threads``; never more than there are items).
             Each worker gets ``threads // workers`` threads (at least 1).
-        executor: ``"thread"`` or ``"process"`` (see the module docstring).
+        executor: ``"auto"``, ``"process"`` or ``"thread"`` (see the module docstring).
 
     Returns:
         One float per item, in input order.
@@ -97,8 +110,8 @@ def score_many(
             raise RestoreBenchError(f"metric '{name}': {len(items)} items but {len(references)} references")
     else:
         references = None
-    if executor not in ("thread", "process"):
-        raise ValueError(f"executor must be 'thread' or 'process', got {executor!r}")
+    if executor not in ("auto", "thread", "process"):
+        raise ValueError(f"executor must be 'auto', 'thread' or 'process', got {executor!r}")
     if threads is not None and int(threads) < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
     total = current_threads() if threads is None else int(threads)
@@ -106,7 +119,12 @@ def score_many(
     per_worker = {**metric.options, "threads": max(1, total // workers)}
     if workers == 1:
         return REGISTRY.get(name)(**per_worker).score_many(items, references)
+    if executor == "auto":
+        executor = "process" if metric.fork_batches and _can_fork() else "thread"
     if executor == "process":
+        if _can_fork():
+            # single images: a chunk handed out costs a lock and a pipe message, next to nothing
+            return _score_forked(name, per_worker, items, references, workers, _chunks(len(items), len(items)))
         chunks = _chunks(len(items), workers * CHUNKS_PER_WORKER)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -129,3 +147,76 @@ def score_many(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"score-{name}") as pool:
         chunks = pool.map(score_chunk, _chunks(len(items), workers * CHUNKS_PER_WORKER))
         return [value for chunk in chunks for value in chunk]
+
+
+def _score_forked(name: str, options: dict[str, Any], items: list[Item], references: list[Item] | None,
+                  workers: int, chunks: list[range]) -> list[float]:
+    """``workers − 1`` forked children and this process take chunks from a shared counter until
+    none is left; each child sends back its chunks' values (or the exception it met) through a
+    pipe. Children inherit ``items``: nothing is pickled on the way in."""
+    context = multiprocessing.get_context("fork")
+    taken = context.Value("i", 0)
+
+    def next_chunk() -> int:
+        with taken.get_lock():
+            index, taken.value = taken.value, taken.value + 1
+        return index
+
+    def score(index: int) -> list[float]:
+        chunk = chunks[index]
+        return _score_chunk(name, options, items[chunk.start : chunk.stop],
+                            None if references is None else references[chunk.start : chunk.stop])
+
+    children: list[tuple[int, Any]] = []
+    results: dict[int, list[float]] = {}
+    try:
+        for _ in range(workers - 1):
+            receiver, sender = context.Pipe(duplex=False)
+            pid = os.fork()
+            if pid == 0:  # the child: score chunks, report, and leave without running the parent's cleanup
+                code = 0
+                try:
+                    receiver.close()
+                    while (index := next_chunk()) < len(chunks):
+                        sender.send((index, score(index)))
+                except BaseException as exc:  # handed to the parent, which raises it
+                    code = 1
+                    try:
+                        sender.send((-1, exc))
+                    except BaseException:
+                        pass
+                finally:
+                    os._exit(code)
+            sender.close()
+            children.append((pid, receiver))
+        error: BaseException | None = None
+        try:
+            while (index := next_chunk()) < len(chunks):
+                results[index] = score(index)
+        except BaseException as exc:
+            error = exc
+            with taken.get_lock():
+                taken.value = len(chunks)  # the children stop after their current chunk
+        for pid, receiver in children:
+            while True:
+                try:
+                    index, values = receiver.recv()
+                except EOFError:
+                    break
+                if index < 0:
+                    error = error or values
+                else:
+                    results[index] = values
+        if error is not None:
+            raise error
+        if len(results) != len(chunks):
+            raise RestoreBenchError(f"metric '{name}': a batch-scoring worker process died (out of memory?); "
+                                    f"score with executor='thread' to see the error in this process")
+        return [value for index in range(len(chunks)) for value in results[index]]
+    finally:
+        for pid, receiver in children:
+            receiver.close()
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass

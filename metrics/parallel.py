@@ -128,6 +128,18 @@ _POOL_LOCK = threading.Lock()
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
+def _forget_pools_in_child() -> None:
+    """A forked child (batch scoring's workers) has none of its parent's helper threads: it
+    starts its own pools, behind a lock no parent thread can be holding."""
+    global _POOL_LOCK
+    _POOL_LOCK = threading.Lock()
+    _POOLS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools_in_child)
+
+
 def _helper_started() -> None:
     _LOCAL.budget = 1
 

@@ -131,6 +131,7 @@ class PIQE(Metric):
     """PIQE as MATLAB's ``piqe`` computes it (16×16 blocks, MSCN, activity/artifact/noise tests)."""
 
     name = "piqe"
+    fork_batches = True
     kind = "NR"
     higher_is_better = False
     value_range = (0.0, 100.0)

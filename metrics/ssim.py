@@ -165,6 +165,7 @@ class SSIM(Metric):
     """SSIM (Wang, Bovik, Sheikh, Simoncelli, IEEE TIP 2004) on MATLAB ``rgb2gray`` of both images."""
 
     name = "ssim"
+    fork_batches = True
     kind = "FR"
     higher_is_better = True
     value_range = (-1.0, 1.0)

@@ -2,6 +2,8 @@
 the pieces really split; batch scoring shares its threads out."""
 from __future__ import annotations
 
+import multiprocessing
+
 import threading
 
 import numpy as np
@@ -188,11 +190,32 @@ def test_batch_scoring_shares_its_threads_and_matches_one_by_one(pairs, name, mo
         built.append(self.params.threads)
 
     monkeypatch.setattr(type(metric), "__init__", recording)
-    assert metrics.score_many(name, items, refs, threads=4, workers=2) == one_by_one
+    # threads: the builds are seen here (forked workers build theirs in their own processes)
+    assert metrics.score_many(name, items, refs, threads=4, workers=2, executor="thread") == one_by_one
     assert set(built[1:]) == {2}  # after the validating build: each worker's metric has 4 // 2 threads
     built.clear()
-    assert metrics.score_many(name, items, refs, threads=2) == one_by_one  # two workers of one thread
+    assert metrics.score_many(name, items, refs, threads=2, executor="thread") == one_by_one  # two workers of one thread
     assert set(built[1:]) == {1}
     built.clear()
     assert metrics.score_many(name, items[:1], refs[:1] if fr else None, threads=3) == one_by_one[:1]
     assert set(built[1:]) == {3}  # one image: one worker with all the threads
+
+
+@pytest.mark.parametrize("name", ["niqe", "ssim", "piqe"])
+def test_forked_batch_scoring_matches_one_by_one_and_reports_errors(pairs, name):
+    """The default executor forks workers for numpy metrics; each worker with two threads of its
+    own starts helper threads in its own process (the parent's pools are not inherited)."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    items = [pair[0] for pair in pairs.values()]
+    references = [pair[1] for pair in pairs.values()]
+    metric = metrics.get(name, threads=1)
+    fr = metric.kind == "FR"
+    refs = references if fr else None
+    one_by_one = [metric(i, r) if fr else metric(i) for i, r in zip(items, references)]
+    _score(name, 2, *pairs["chelsea"])  # the parent has helper threads when it forks
+    assert metrics.score_many(name, items, refs, threads=4, workers=2) == one_by_one
+    assert metrics.score_many(name, items, refs, threads=2, executor="process") == one_by_one
+    tiny = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(metrics.ImageTooSmallError, match=name):
+        metrics.score_many(name, [items[0], tiny], [references[0], tiny] if fr else None, threads=2)
