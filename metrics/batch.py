@@ -21,8 +21,9 @@ platform can fork, and uses threads otherwise:
 
 - ``"process"``: worker processes. Forked (Linux): ``workers − 1`` children and the calling
   process take chunks in turn; a fork costs milliseconds, the children inherit the loaded
-  modules and the images (nothing is pickled on the way in), and no GIL is shared — a metric call on a small image spends much of its time in Python between numpy calls,
-  which threads cannot overlap (100 images of 256×256: NIQE 1.8× on two cores forked, 1.1× on
+  modules and the images (nothing is pickled on the way in), and no GIL is shared — a metric
+  call on a small image spends much of its time in Python between numpy calls, which threads
+  cannot overlap (100 images of 256×256: NIQE 1.8× on two cores forked, 1.1× on
   threads). Where fork is unavailable, spawned processes, each paying the imports (about a
   second): worth it only for long batches.
 - ``"thread"``: threads; they start instantly and suit the torch metrics (torch releases the GIL,
@@ -181,6 +182,8 @@ def _score_forked(name: str, options: dict[str, Any], items: list[Item], referen
                         sender.send((index, score(index)))
                 except BaseException as exc:  # handed to the parent, which raises it
                     code = 1
+                    with taken.get_lock():
+                        taken.value = len(chunks)  # the others stop after their current chunk
                     try:
                         sender.send((-1, exc))
                     except BaseException:
