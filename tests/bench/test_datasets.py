@@ -25,6 +25,20 @@ def test_builtin_is_byte_identical_for_the_same_seed(builtin_root, tmp_path):
     assert json.loads((builtin_root / "MANIFEST.json").read_text())["sha256"] == tree_digest(builtin_root)
 
 
+def test_tree_digest_follows_pixels_and_kernel_values_not_encodings(tmp_path):
+    _png(tmp_path / "a.png", value=100)
+    np.save(tmp_path / "k.psf.npy", np.array([[0.25, 0.5, 0.25]]))
+    before = tree_digest(tmp_path)
+    Image.open(tmp_path / "a.png").save(tmp_path / "a.png", compress_level=1)  # other bytes, same pixels
+    np.save(tmp_path / "k.psf.npy", np.array([[0.25 + 1e-15, 0.5, 0.25 - 1e-15]]))  # ulp-level noise
+    assert tree_digest(tmp_path) == before
+    _png(tmp_path / "a.png", value=101)
+    assert tree_digest(tmp_path) != before
+    _png(tmp_path / "a.png", value=100)
+    np.save(tmp_path / "k.psf.npy", np.array([[0.2, 0.6, 0.2]]))
+    assert tree_digest(tmp_path) != before
+
+
 def test_builtin_layouts_are_what_the_loaders_read(builtin_root):
     items = blur_triplets.load(builtin_root / "blur_triplets", spec(kind="blur_triplets"))
     assert len(items) == 12  # 6 triplets × (motion, defocus)
